@@ -1,0 +1,137 @@
+import keras
+from keras import ops
+
+from mu2keras.layers import validation
+
+
+@keras.saving.register_keras_serializable(package="mu2keras")
+class EncoderBlock(keras.layers.Layer):
+    """A pre-LayerNorm transformer block: an `encoderblock_i` component.
+
+    `x + MHSA(LN(x))`, then `x + MLP(LN(x))`, with the numerics of the AugReg
+    ViT: LayerNorm epsilon 1e-6, attention with biases, and an MLP with the
+    tanh-approximate GELU (Flax's default; Keras' `gelu` defaults to exact).
+    The attention kernels are `(D, heads, D / heads)` for query, key and value
+    and `(heads, D / heads, D)` for the output, the AugReg layout.
+
+    Args:
+        num_heads: int. Attention heads; must divide `hidden_dim`.
+        hidden_dim: int. Token width D.
+        mlp_dim: int. Hidden width of the MLP.
+        dropout_rate: float. Dropout after attention and in the MLP (µ2Net
+            uses 0).
+        attention_dropout: float. Dropout of the attention weights.
+        layer_norm_epsilon: float. LayerNorm epsilon.
+        approximate_gelu: bool. Tanh-approximate GELU (AugReg) or exact
+            (keras-hub, Hugging Face).
+        seed: int or None. Seed of the initializers (Glorot-uniform kernels,
+            normal(1e-6) MLP biases, as vit_jax).
+
+    Call arguments:
+        tokens: tensor `(batch, tokens, D)`.
+        training: bool. Enables dropout.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        hidden_dim,
+        mlp_dim,
+        dropout_rate=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-6,
+        approximate_gelu=True,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name in ("num_heads", "hidden_dim", "mlp_dim"):
+            validation.check_positive_int(name, locals()[name])
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"`hidden_dim`={hidden_dim} is not divisible by "
+                f"`num_heads`={num_heads}."
+            )
+        # === Config ===
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.mlp_dim = mlp_dim
+        self.dropout_rate = dropout_rate
+        self.attention_dropout = attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.approximate_gelu = approximate_gelu
+        self.seed = seed
+
+    def _seed(self, offset):
+        return None if self.seed is None else self.seed + offset
+
+    def build(self, input_shape):
+        validation.check_tokens(self, input_shape, self.hidden_dim)
+        mlp_shape = tuple(input_shape[:-1]) + (self.mlp_dim,)
+        self.norm_1 = self._layer_norm("norm_1", input_shape)
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=self.hidden_dim // self.num_heads,
+            dropout=self.attention_dropout,
+            kernel_initializer=keras.initializers.GlorotUniform(self._seed(0)),
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+        self.attention.build(input_shape, input_shape)
+        self.norm_2 = self._layer_norm("norm_2", input_shape)
+        self.mlp_dense_1 = self._dense("mlp_dense_1", self.mlp_dim, 1)
+        self.mlp_dense_1.build(input_shape)
+        self.mlp_dense_2 = self._dense("mlp_dense_2", self.hidden_dim, 3)
+        self.mlp_dense_2.build(mlp_shape)
+        self.dropout = keras.layers.Dropout(
+            self.dropout_rate, seed=self._seed(5), dtype=self.dtype_policy
+        )
+
+    def _layer_norm(self, name, input_shape):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build(input_shape)
+        return layer
+
+    def _dense(self, name, units, seed_offset):
+        return keras.layers.Dense(
+            units,
+            kernel_initializer=keras.initializers.GlorotUniform(
+                self._seed(seed_offset)
+            ),
+            bias_initializer=keras.initializers.RandomNormal(
+                stddev=1e-6, seed=self._seed(seed_offset + 1)
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def call(self, tokens, training=None):
+        x = self.norm_1(tokens)
+        x = self.attention(x, x, training=training)
+        x = tokens + self.dropout(x, training=training)
+        y = self.mlp_dense_1(self.norm_2(x))
+        y = ops.gelu(y, approximate=self.approximate_gelu)
+        y = self.dropout(y, training=training)
+        y = self.dropout(self.mlp_dense_2(y), training=training)
+        return x + y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "mlp_dim": self.mlp_dim,
+                "dropout_rate": self.dropout_rate,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "approximate_gelu": self.approximate_gelu,
+                "seed": self.seed,
+            }
+        )
+        return config

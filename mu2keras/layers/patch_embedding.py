@@ -1,0 +1,84 @@
+import keras
+from keras import ops
+
+from mu2keras.layers import validation
+
+
+@keras.saving.register_keras_serializable(package="mu2keras")
+class PatchEmbedding(keras.layers.Layer):
+    """Cuts images into patches and embeds each one: the `embedding` component.
+
+    A `patch_size` × `patch_size` convolution with stride `patch_size` and
+    `VALID` padding, as in vit_jax, followed by flattening the patch grid into
+    a token sequence. The kernel is stored HWIO, `(p, p, channels, D)`, exactly
+    the layout of AugReg's `embedding/kernel`.
+
+    Args:
+        hidden_dim: int. Width D of each patch token.
+        patch_size: int. Side of the square patches, in pixels.
+        seed: int or None. Seed of the LeCun-normal kernel initializer.
+
+    Call arguments:
+        images: float tensor `(batch, height, width, channels)`, in [-1, 1].
+
+    Returns:
+        Tokens `(batch, (height / p) * (width / p), D)`.
+    """
+
+    def __init__(self, hidden_dim, patch_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        validation.check_positive_int("hidden_dim", hidden_dim)
+        validation.check_positive_int("patch_size", patch_size)
+        # === Config ===
+        self.hidden_dim = hidden_dim
+        self.patch_size = patch_size
+        self.seed = seed
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "PatchEmbedding expects images of shape (batch, height, "
+                f"width, channels); got input shape {tuple(input_shape)}."
+            )
+        for side in input_shape[1:3]:
+            if side is not None and side % self.patch_size:
+                raise ValueError(
+                    f"Image side {side} is not a multiple of patch_size="
+                    f"{self.patch_size} (input shape {tuple(input_shape)})."
+                )
+        self.conv = keras.layers.Conv2D(
+            filters=self.hidden_dim,
+            kernel_size=self.patch_size,
+            strides=self.patch_size,
+            padding="valid",
+            kernel_initializer=keras.initializers.LecunNormal(seed=self.seed),
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+        self.conv.build(input_shape)
+
+    def call(self, images):
+        x = self.conv(images)
+        height, width = x.shape[1], x.shape[2]
+        if height is not None and width is not None:
+            # Static token count: what XLA and TPUs need.
+            return ops.reshape(x, (-1, height * width, self.hidden_dim))
+        return ops.reshape(x, (ops.shape(x)[0], -1, self.hidden_dim))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width = input_shape[:3]
+        if height is None or width is None:
+            return (batch, None, self.hidden_dim)
+        num = (height // self.patch_size) * (width // self.patch_size)
+        return (batch, num, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "patch_size": self.patch_size,
+                "seed": self.seed,
+            }
+        )
+        return config
