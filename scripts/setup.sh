@@ -30,12 +30,25 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 
+# pip, quiet unless it fails (this machine's pip config names local index
+# folders that do not all exist, and pip warns about each one).
+pip_install() {
+  local log
+  log=$(mktemp)
+  if ! .venv/bin/pip install -q --disable-pip-version-check "$@" >"$log" 2>&1
+  then
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
 # Reinstall only when the requirements changed.
 stamp=$(cat setup.py requirements-nodeps.txt | sha256sum | cut -c1-16)
 if [[ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]]; then
   echo "setup: installing mu2keras and its dependencies into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[cpu,test,data]"
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps \
-    -r requirements-nodeps.txt
+  pip_install -e ".[cpu,test,data]"
+  pip_install --no-deps -r requirements-nodeps.txt
   echo "$stamp" > .venv/.setup-stamp
 fi
