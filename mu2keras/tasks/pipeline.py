@@ -1,0 +1,368 @@
+"""The µ2Net input pipeline (spec §5.3), in `tf.data` and `tf.image`.
+
+Per example: cast to float32, tile grey to 3 channels, scale to [-1, 1];
+in training only, an Inception-style random crop, a horizontal flip and
+colour jitter, each switched by its `ds_*` hyperparameter; then, for every
+split, a resize to `ds_image_size` and a clip to [-1, 1]. Batches have
+static shapes (XLA and TPU need them).
+
+Unlike the reference, which only shuffles whole batches, training shuffles
+single examples. Its randomness is stateless and keyed by the seed and the
+example's position in the stream, so the same seed gives the same batches
+however many threads run the map.
+"""
+
+import dataclasses
+import math
+
+import tensorflow as tf
+
+from mu2keras.tasks.data_hparams import DATA_HPARAM_KEYS  # noqa: F401
+from mu2keras.tasks.data_hparams import DataHparams  # noqa: F401
+from mu2keras.tasks.data_hparams import as_data_hparams
+
+# Spec §2.7: a train split is cached when smaller than this and than the
+# number of examples one path's training reads.
+TRAIN_CACHE_MAX_EXAMPLES = 100_000
+
+DEFAULT_SHUFFLE_BUFFER_SIZE = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalData:
+    """A batched evaluation split and its sizes.
+
+    Each element is `(images, labels, weights)`: float32
+    `[batch_size, S, S, 3]`, int64 `[batch_size]` and float32
+    `[batch_size]`. Weights are 1 for real examples and 0 for padding, so a
+    weighted mean over all batches counts each example exactly once.
+
+    Attributes:
+        dataset: `tf.data.Dataset`, or a distributed dataset under a
+            strategy. Finite: `num_batches` batches per pass.
+        num_batches: int.
+        batch_size: int.
+        num_examples: int. Real (weight 1) examples per pass.
+    """
+
+    dataset: object
+    num_batches: int
+    batch_size: int
+    num_examples: int
+
+
+def num_train_examples(task):
+    """Number of training examples of `task` (the N of spec §2.7's N_v)."""
+    return task.num_examples("train")
+
+
+def should_cache_train(num_examples, batch_size, num_steps=None):
+    """Spec §2.7: cache train if `n < min(100,000, N_e * N_v * batch)`.
+
+    Args:
+        num_examples: int. Size of the train split.
+        batch_size: int.
+        num_steps: int or None. Steps one path trains for (N_v * N_e);
+            None applies only the 100,000 cap.
+    """
+    limit = TRAIN_CACHE_MAX_EXAMPLES
+    if num_steps is not None:
+        limit = min(limit, num_steps * batch_size)
+    return num_examples < limit
+
+
+def validation_sizes(num_examples, batch_size, max_examples):
+    """Spec §2.7's validation sizing.
+
+    With at least `max_examples` examples, use `floor(max / batch_size)`
+    full batches; otherwise `ceil(n / batch_size)` batches, each of
+    `floor(n / num_batches)` examples.
+
+    Args:
+        num_examples: int. Size of the validation split.
+        batch_size: int. The training batch size.
+        max_examples: int. The config's `num_validation_examples_max`.
+
+    Returns:
+        `(num_batches, validation_batch_size)`.
+    """
+    _check_positive("batch_size", batch_size)
+    _check_positive("max_examples", max_examples)
+    if num_examples < 1:
+        raise ValueError(f"The validation split is empty ({num_examples}).")
+    if num_examples >= max_examples:
+        num_batches = max_examples // batch_size
+        if num_batches < 1:
+            raise ValueError(
+                f"`max_examples` ({max_examples}) must be at least "
+                f"`batch_size` ({batch_size})."
+            )
+        return num_batches, batch_size
+    num_batches = math.ceil(num_examples / batch_size)
+    return num_batches, num_examples // num_batches
+
+
+def to_float_rgb(image):
+    """uint8 `[H, W, C]` -> float32 `[H, W, 3]` in [-1, 1] (spec §5.3 1-3)."""
+    channels = image.shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(
+            f"Images must have 1 or 3 channels (static); got shape "
+            f"{image.shape}."
+        )
+    image = tf.cast(image, tf.float32)
+    if channels == 1:
+        image = tf.tile(image, [1, 1, 3])
+    return image / 127.5 - 1.0
+
+
+def _resize_and_clip(image, image_size):
+    # Bilinear, as the reference; the clip removes resize overshoot.
+    image = tf.image.resize(image, [image_size, image_size])
+    return tf.clip_by_value(image, -1.0, 1.0)
+
+
+def preprocess_eval(image, image_size):
+    """Validation and test preprocessing: no augmentation, no center crop.
+
+    Args:
+        image: uint8 tensor `[H, W, C]`, C in {1, 3}.
+        image_size: int. Output size S.
+
+    Returns:
+        float32 `[S, S, 3]` in [-1, 1].
+    """
+    return _resize_and_clip(to_float_rgb(image), image_size)
+
+
+def preprocess_train(image, hparams, seed):
+    """Training preprocessing and augmentation (spec §5.3).
+
+    Args:
+        image: uint8 tensor `[H, W, C]`, C in {1, 3}.
+        hparams: `DataHparams` or dict.
+        seed: int tensor `[2]`. Key of the stateless random ops.
+
+    Returns:
+        float32 `[S, S, 3]` in [-1, 1], S = `ds_image_size`.
+    """
+    hp = as_data_hparams(hparams)
+    crop_seed, flip_seed, *jitter_seeds = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=6)
+    )
+    image = to_float_rgb(image)
+    if hp.ds_crop and hp.ds_area_range_min < 1.0:
+        image = _random_crop(image, hp, crop_seed)
+    if hp.ds_flip_left_right:
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    image = _color_jitter(image, hp, jitter_seeds)
+    return _resize_and_clip(image, hp.ds_image_size)
+
+
+def _random_crop(image, hp, seed):
+    # Inception-style: any box of area in [area_min, 1] and aspect ratio in
+    # [r, 1/r]; no object box, so the whole image is the reference box.
+    ratio = hp.ds_aspect_ratio_range_min
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.zeros([0, 0, 4], tf.float32),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=[ratio, 1.0 / ratio],
+        area_range=[hp.ds_area_range_min, 1.0],
+        use_image_if_no_bounding_boxes=True,
+    )
+    image = tf.slice(image, begin, size)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def _color_jitter(image, hp, seeds):
+    brightness, contrast, saturation, hue = seeds
+    # Brightness and contrast act on the [-1, 1] scale, as in the reference,
+    # so tuned deltas keep their meaning.
+    if hp.ds_brightness_delta > 0:
+        image = tf.image.stateless_random_brightness(
+            image, hp.ds_brightness_delta, brightness
+        )
+    if hp.ds_contrast_delta > 0:
+        image = tf.image.stateless_random_contrast(
+            image,
+            1.0 - hp.ds_contrast_delta,
+            1.0 + hp.ds_contrast_delta,
+            contrast,
+        )
+    if hp.ds_saturation_delta > 0 or hp.ds_hue_delta > 0:
+        # Saturation and hue go through HSV, which is defined for RGB in
+        # [0, 1] only (the reference applies them to [-1, 1] values, where
+        # negative intensities make HSV meaningless).
+        image = tf.clip_by_value((image + 1.0) / 2.0, 0.0, 1.0)
+        if hp.ds_saturation_delta > 0:
+            image = tf.image.stateless_random_saturation(
+                image,
+                1.0 - hp.ds_saturation_delta,
+                1.0 + hp.ds_saturation_delta,
+                saturation,
+            )
+        if hp.ds_hue_delta > 0:
+            image = tf.image.stateless_random_hue(image, hp.ds_hue_delta, hue)
+        image = image * 2.0 - 1.0
+    return image
+
+
+def train_dataset(
+    task,
+    hparams,
+    batch_size,
+    seed,
+    strategy=None,
+    num_steps=None,
+    cache=None,
+    shuffle_buffer_size=DEFAULT_SHUFFLE_BUFFER_SIZE,
+):
+    """The endless, shuffled, augmented training stream of `task`.
+
+    Args:
+        task: `Task`.
+        hparams: `DataHparams` or a path's hyperparameter dict.
+        batch_size: int. Global batch size.
+        seed: int. Seeds the file order, the shuffle and the augmentation.
+        strategy: `tf.distribute.Strategy` or None. When given, the result
+            is distributed with `strategy.experimental_distribute_dataset`
+            (each replica gets `batch_size / num_replicas` examples).
+        num_steps: int or None. Steps one path trains for (N_v * N_e), for
+            the caching rule (`should_cache_train`).
+        cache: bool or None. Overrides the caching rule.
+        shuffle_buffer_size: int. Example shuffle buffer, capped at the
+            split size (a small cached split is shuffled completely). It
+            holds decoded images: lower it for large images on small hosts.
+
+    Returns:
+        A dataset of `(images, labels)`: float32 `[batch_size, S, S, 3]` in
+        [-1, 1] and int64 `[batch_size]`; infinite, partial batches dropped.
+    """
+    hp = as_data_hparams(hparams)
+    _check_positive("batch_size", batch_size)
+    _check_seed(seed)
+    n = task.num_examples("train")
+    if n < 1:
+        raise ValueError(f"Task {task.name!r} has no training examples.")
+    if cache is None:
+        cache = should_cache_train(n, batch_size, num_steps)
+    ds = task.dataset("train", shuffle_files=True, seed=seed)
+    if cache:
+        ds = ds.cache()
+    ds = ds.shuffle(
+        max(1, min(n, shuffle_buffer_size)),
+        seed=seed,
+        reshuffle_each_iteration=True,
+    )
+    ds = ds.repeat().enumerate()
+    base = tf.constant(seed, tf.int64)
+
+    def augment(index, example):
+        image, label = example
+        key = tf.stack([base, index])
+        return preprocess_train(image, hp, key), label
+
+    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    return _distribute(ds.prefetch(tf.data.AUTOTUNE), strategy)
+
+
+def validation_dataset(
+    task, image_size, batch_size, max_examples, strategy=None
+):
+    """The fixed validation subset of `task` (spec §2.7).
+
+    The first `num_batches * batch_size` validation examples (sizes from
+    `validation_sizes`) are cached as read and preprocessed without
+    randomness, so every pass over the dataset yields identical batches.
+
+    Args:
+        task: `Task`.
+        image_size: int. Output size S.
+        batch_size: int. The training batch size.
+        max_examples: int. The config's `num_validation_examples_max`.
+        strategy: `tf.distribute.Strategy` or None.
+
+    Returns:
+        `EvalData`; every weight is 1.
+    """
+    num_batches, size = validation_sizes(
+        task.num_examples("validation"), batch_size, max_examples
+    )
+    ds = task.dataset("validation").take(num_batches * size).cache()
+    ds = _eval_batches(ds, image_size, size)
+    return EvalData(
+        _distribute(ds, strategy), num_batches, size, num_batches * size
+    )
+
+
+def test_dataset(task, image_size, batch_size, strategy=None):
+    """One pass over the test split of `task`, in its stored order.
+
+    The last batch is padded to `batch_size` with zero images whose weight
+    is 0, so shapes stay static and weighted accuracy counts every test
+    example once.
+
+    Args:
+        task: `Task`.
+        image_size: int. Output size S.
+        batch_size: int.
+        strategy: `tf.distribute.Strategy` or None.
+
+    Returns:
+        `EvalData`.
+    """
+    _check_positive("batch_size", batch_size)
+    n = task.num_examples("test")
+    ds = _eval_batches(task.dataset("test"), image_size, batch_size)
+    return EvalData(
+        _distribute(ds, strategy), math.ceil(n / batch_size), batch_size, n
+    )
+
+
+# Not a pytest test, despite its name (tests import this module).
+test_dataset.__test__ = False
+
+
+def _eval_batches(ds, image_size, batch_size):
+    _check_positive("image_size", image_size)
+    ds = ds.map(
+        lambda image, label: (preprocess_eval(image, image_size), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(batch_size).map(_padder(batch_size, image_size))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _padder(batch_size, image_size):
+    def pad(images, labels):
+        real = tf.shape(labels)[0]
+        missing = batch_size - real
+        images = tf.pad(images, [[0, missing], [0, 0], [0, 0], [0, 0]])
+        labels = tf.pad(labels, [[0, missing]])
+        weights = tf.pad(tf.ones([real], tf.float32), [[0, missing]])
+        images = tf.ensure_shape(
+            images, [batch_size, image_size, image_size, 3]
+        )
+        labels = tf.ensure_shape(labels, [batch_size])
+        return images, labels, tf.ensure_shape(weights, [batch_size])
+
+    return pad
+
+
+def _distribute(ds, strategy):
+    if strategy is None:
+        return ds
+    return strategy.experimental_distribute_dataset(ds)
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative int; got {seed!r}.")
