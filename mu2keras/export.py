@@ -1,0 +1,231 @@
+"""The whole µ2Net system as one TensorFlow SavedModel (spec §3).
+
+`export_system` writes a SavedModel that needs neither Keras nor mu2keras
+to run (`tf.saved_model.load`, TF Serving, `saved_model_cli`). Signatures:
+
+* one per task, named `signature_name(task)` ("cmaterdb/bangla" becomes
+  `task_cmaterdb_bangla`): `images` → `logits` `(batch, classes of the
+  task)` and `classes` (the argmax), running only that task's path;
+* `routed`, also `serving_default`: `images` and `task_index` (int32,
+  `(batch,)`) → `logits` padded to the largest class count with
+  `LOGIT_PADDING` (the lowest finite float32), `classes` and
+  `num_classes`; each example runs only its own task's path
+  (`tf.dynamic_partition` / `tf.dynamic_stitch`), so a batch can mix tasks;
+* `task_names`: no input → `task_names`, `signature_names`, `num_classes`
+  and `image_sizes` (one entry per task index), and `logit_padding`.
+
+`images` are float32 `(batch, H, W, 1 or 3)` in [-1, 1], any H and W:
+grey is tiled to RGB and each task resizes to its own resolution, in the
+graph (`mu2keras.routing.prepare_images`). A wrong rank or channel count
+fails with a message saying so; another dtype is refused by the signature.
+
+Every unique component's variables are saved once and shared by all the
+signatures that use them. Exports are written to a temporary directory and
+renamed into place.
+"""
+
+import re
+
+import tensorflow as tf
+
+from mu2keras import architecture
+from mu2keras import routing
+from mu2keras import storage
+from mu2keras.component import copy_layer
+from mu2keras.population import parse_task_name
+from mu2keras.routing import LOGIT_PADDING
+
+ROUTED = "routed"
+TASK_NAMES = "task_names"
+_RESERVED = {ROUTED, TASK_NAMES, "serving_default"}
+
+
+def signature_name(task):
+    """A SavedModel signature name for a task: `task_` + [A-Za-z0-9_]."""
+    return "task_" + re.sub(r"[^A-Za-z0-9_]", "_", task)
+
+
+def signature_names(tasks):
+    """Distinct signature names for `tasks` (dict task -> name)."""
+    result, used = {}, set(_RESERVED)
+    for task in tasks:
+        name, suffix = signature_name(task), 2
+        while name in used:
+            name, suffix = f"{signature_name(task)}_{suffix}", suffix + 1
+        used.add(name)
+        result[task] = name
+    return result
+
+
+def _images_spec():
+    # Unknown rank, so that a wrong rank reaches our own clear message.
+    return tf.TensorSpec(None, tf.float32, name="images")
+
+
+class _Task:
+    """One task's path, on copied layers, as graph code."""
+
+    def __init__(self, name, layers, image_size, num_classes):
+        self.name = name
+        self.layers = layers
+        self.image_size = image_size
+        self.num_classes = num_classes
+
+    def logits(self, images):
+        x = routing.prepare_images(images, self.image_size)
+        return architecture.forward(self.layers, x, training=False)
+
+
+def _copy_paths(population, tasks):
+    """Per task, its best path on copies of the layers, each copied once.
+
+    Copies decouple the export from ongoing training and give plain
+    variables even if the originals were made under a distribution
+    strategy (tensorflow#36447: save from default-strategy copies). They
+    hold the exported weights a second time in memory until the export
+    returns.
+    """
+    copies, result = {}, []
+    for task in tasks:
+        path = population.best_path(task)
+        for component in path.components:
+            if component.id not in copies:
+                copies[component.id] = copy_layer(component.layer)
+        result.append(
+            _Task(
+                task,
+                [copies[c.id] for c in path.components],
+                path.image_size,
+                path.num_classes,
+            )
+        )
+    return result, list(copies.values())
+
+
+def _task_endpoint(task):
+    def serve(images):
+        logits = task.logits(images)
+        classes = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"logits": logits, "classes": classes}
+
+    return tf.function(serve, input_signature=[_images_spec()], autograph=False)
+
+
+def _routed_endpoint(tasks):
+    max_classes = max(task.num_classes for task in tasks)
+    num_classes = tf.constant([t.num_classes for t in tasks], tf.int32)
+
+    def serve(images, task_index):
+        images = routing.check_rank(images)
+        batch = tf.shape(images)[0]
+        valid = tf.logical_and(
+            tf.equal(tf.size(task_index), batch),
+            tf.reduce_all((task_index >= 0) & (task_index < len(tasks))),
+        )
+        message = (
+            f"task_index must hold one task index in [0, {len(tasks)}) per "
+            "image; got task_index, batch size:"
+        )
+        task_index = routing.checked(
+            task_index, valid, [message, task_index, batch]
+        )
+        # Never taken (the check fails first); it keeps TF's shape inference
+        # from failing on a bad task_index before the check can run.
+        task_index = tf.cond(
+            valid, lambda: task_index, lambda: tf.zeros([batch], tf.int32)
+        )
+        positions = tf.range(tf.shape(task_index)[0])
+        part_images = tf.dynamic_partition(images, task_index, len(tasks))
+        part_positions = tf.dynamic_partition(positions, task_index, len(tasks))
+        part_logits = [
+            tf.pad(
+                task.logits(x),
+                [[0, 0], [0, max_classes - task.num_classes]],
+                constant_values=LOGIT_PADDING,
+            )
+            for task, x in zip(tasks, part_images, strict=True)
+        ]
+        logits = tf.dynamic_stitch(part_positions, part_logits)
+        logits = tf.ensure_shape(logits, [None, max_classes])
+        return {
+            "logits": logits,
+            "classes": tf.argmax(logits, axis=-1, output_type=tf.int32),
+            "num_classes": tf.gather(num_classes, task_index),
+        }
+
+    signature = [_images_spec(), tf.TensorSpec([None], tf.int32, "task_index")]
+    return tf.function(serve, input_signature=signature, autograph=False)
+
+
+def _names_endpoint(tasks, names):
+    def serve():
+        return {
+            "task_names": tf.constant([t.name for t in tasks]),
+            "signature_names": tf.constant([names[t.name] for t in tasks]),
+            "num_classes": tf.constant([t.num_classes for t in tasks]),
+            "image_sizes": tf.constant([t.image_size for t in tasks]),
+            "logit_padding": tf.constant(LOGIT_PADDING, tf.float32),
+        }
+
+    return tf.function(serve, input_signature=[], autograph=False)
+
+
+def export_system(population, directory, tasks=None, overwrite=False):
+    """Writes the system (or some of its tasks) as one SavedModel.
+
+    Args:
+        population: the `Population`. Each task exports its best path.
+        directory: str. The SavedModel directory to create.
+        tasks: list of str or None. The tasks, in task-index order; None
+            means all, in order of introduction (`population.tasks`).
+        overwrite: bool. Replace an existing `directory`.
+
+    Returns:
+        dict task -> signature name.
+    """
+    if tf.distribute.has_strategy():
+        raise ValueError(
+            "Call export_system outside any tf.distribute strategy scope; "
+            f"it was called in {tf.distribute.get_strategy()!r}."
+        )
+    if tasks is None:
+        tasks = population.tasks
+    tasks = [parse_task_name(task)[0] for task in tasks]
+    if not tasks:
+        raise ValueError("The population has no task to export.")
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"Tasks to export repeat a task: {tasks}.")
+    paths, layers = _copy_paths(population, tasks)
+    names = signature_names(tasks)
+    module = tf.Module()
+    # Tracked once each, whatever the number of signatures using them.
+    module.component_variables = [
+        v.value for layer in layers for v in layer.weights
+    ]
+    module.endpoints = {names[t.name]: _task_endpoint(t) for t in paths}
+    module.endpoints[ROUTED] = _routed_endpoint(paths)
+    module.endpoints[TASK_NAMES] = _names_endpoint(paths, names)
+    signatures = {
+        name: fn.get_concrete_function()
+        for name, fn in module.endpoints.items()
+    }
+    signatures["serving_default"] = signatures[ROUTED]
+
+    def fill(tmp):
+        tf.saved_model.save(module, tmp, signatures=signatures)
+
+    storage.write_atomically(directory, fill, overwrite=overwrite)
+    return names
+
+
+def export_task(population, task, directory, overwrite=False):
+    """Writes one task's best path alone as a SavedModel.
+
+    The same signatures as `export_system` with a single task (index 0);
+    only that path's variables are saved.
+
+    Returns:
+        The task's signature name.
+    """
+    names = export_system(population, directory, [task], overwrite)
+    return names[parse_task_name(task)[0]]
