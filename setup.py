@@ -36,6 +36,9 @@ setuptools.setup(
         "numpy",
         "absl-py",
         "ml-collections",
+        # Reports: accuracy-vs-parameters plots (the system graph is drawn
+        # with Graphviz's `dot`, a Debian package installed by setup.sh).
+        "matplotlib",
     ],
     extras_require={
         # Exactly one TensorFlow distribution.

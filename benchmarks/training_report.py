@@ -1,0 +1,121 @@
+"""Turns benchmarks/training_speed.py's figures into Markdown."""
+
+import numpy as np
+
+
+def _verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def _demo_summary(demo):
+    rows = demo["rows"]
+    wall = np.array([r["wall"] for r in rows])
+    overhead = np.array([r["prep"] + r["compile"] + r["copy"] for r in rows])
+    reused = np.array([r["reused"] for r in rows])
+    return {
+        "candidates": len(rows),
+        "structures": demo["structures"],
+        "wall_mean": wall.mean(),
+        "wall_reused": wall[reused].mean() if reused.any() else float("nan"),
+        "wall_new": wall[~reused].mean() if (~reused).any() else float("nan"),
+        "overhead": overhead.sum() / wall.sum(),
+        "overhead_reused": (
+            overhead[reused].sum() / wall[reused].sum()
+            if reused.any()
+            else float("nan")
+        ),
+        "train": np.mean([r["train"] for r in rows]),
+        "eval": np.mean([r["eval"] for r in rows]),
+    }
+
+
+def markdown(figures, batch, reference_seconds):
+    m = figures["machine"]
+    lines = [
+        "## Training engine",
+        "",
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python "
+        f"{m['python']}, by `{figures['command']}` (each part in its own "
+        "process; synthetic in-memory data, so no input pipeline is timed).",
+        "",
+        "| Target (issue 6) | Measured | Verdict |",
+        "|---|---|---|",
+    ]
+    details = []
+    t = figures.get("throughput")
+    if t:
+        engine = max(t["engine_tf"], t["engine_xla"], key=_ips)
+        fit = max(t["fit_auto"], t["fit_xla"], key=_ips)
+        peak = t["matmul_peak_flops"]
+        lines.append(
+            "| Engine images/s ≥ `model.fit` (Ti/16, 3 blocks, 32 px, "
+            f"batch {batch}, last block + norm + head trainable) | "
+            f"engine {_ips(t['engine_tf']):.0f} (XLA off) / "
+            f"{_ips(t['engine_xla']):.0f} (XLA on); fit "
+            f"{_ips(t['fit_auto']):.0f} (jit auto = off) / "
+            f"{_ips(t['fit_xla']):.0f} (jit on) | "
+            f"{_verdict(_ips(engine) >= _ips(fit))} |"
+        )
+        best = max(t["engine_tf"]["flops"], t["engine_xla"]["flops"])
+        lines.append(
+            "| Step FLOP/s ≥ 50% of a 4096² float32 matmul | "
+            f"{best / 1e9:.1f} GFLOP/s = {100 * best / peak:.0f}% of "
+            f"{peak / 1e9:.1f} GFLOP/s (XLA off "
+            f"{t['engine_tf']['flops'] / 1e9:.1f}, on "
+            f"{t['engine_xla']['flops'] / 1e9:.1f}) | "
+            f"{_verdict(best >= 0.5 * peak)} |"
+        )
+    for key, label in (("demo", "XLA off"), ("demo_xla", "XLA on")):
+        if key not in figures:
+            continue
+        d = _demo_summary(figures[key])
+        lines.append(
+            f"| Overhead ≤ 10% of a candidate's wall time (\"ViT tiny 0 "
+            f'layers", {label}) | {100 * d["overhead"]:.0f}% over '
+            f"{d['candidates']} candidates with {d['structures']} distinct "
+            f"structures; {100 * d['overhead_reused']:.0f}% on reused "
+            f"structures | {_verdict(d['overhead'] <= 0.10)} |"
+        )
+        lines.append(
+            f'| Wall time per candidate ("ViT tiny 0 layers", {label}) '
+            f"vs the reference's ~{reference_seconds:.0f} s | "
+            f"{d['wall_mean']:.2f} s mean ({d['wall_new']:.2f} s new "
+            f"structure, {d['wall_reused']:.2f} s reused; training "
+            f"{d['train']:.2f} s, evaluation {d['eval']:.2f} s) | "
+            f"{_verdict(d['wall_mean'] < reference_seconds)} |"
+        )
+    f = figures.get("fused")
+    if f:
+        for setting in ("ti0", "ti3"):
+            for i, phase in enumerate(("cold", "warm")):
+                fused = f[f"{setting}_fused"][i]
+                alone = f[f"{setting}_one_by_one"][i]
+                lines.append(
+                    f"| Fused K = 8 ≤ 0.6 × one by one ({setting}-like "
+                    f"candidates, {phase}) | {fused:.2f} s vs {alone:.2f} s "
+                    f"= {fused / alone:.2f}× | "
+                    f"{_verdict(fused <= 0.6 * alone)} |"
+                )
+    for key, label in (("memory", "XLA off"), ("memory_xla", "XLA on")):
+        if key not in figures:
+            continue
+        rss = figures[key]["rss"]
+        growth = rss[-1][1] - rss[0][1]
+        lines.append(
+            f"| Resident memory growth ≤ 300 MB over 200 candidates "
+            f"({label}) | {growth:+.0f} MB from candidate {rss[0][0]} to "
+            f"{rss[-1][0]} ({figures[key]['structures']} distinct "
+            f"structures; {rss[0][1]:.0f} → {rss[-1][1]:.0f} MB) | "
+            f"{_verdict(growth <= 300)} |"
+        )
+        details.append(
+            f"RSS ({label}), MB at candidates "
+            + ", ".join(f"{n}: {v:.0f}" for n, v in rss)
+            + "."
+        )
+    return "\n".join(lines + [""] + details) + "\n"
+
+
+def _ips(sample):
+    return sample["images_per_s"]

@@ -1,0 +1,200 @@
+"""Workloads for benchmarks/training_speed.py: data, candidates, counters.
+
+Everything is synthetic and in memory (no input pipeline is measured): the
+engine's speed, not the data's, is the question.
+"""
+
+import datetime
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mu2keras import architecture
+from mu2keras import roots
+from mu2keras import training
+
+NUM_CLASSES = 10
+HPARAMS = dict(
+    opt_lr=0.01,
+    opt_lr_schedule="cosine",
+    opt_lr_warmup_ratio=0.1,
+    opt_momentum=0.9,
+    opt_nesterov=False,
+)
+
+
+def machine():
+    """The machine, date and versions the figures were measured with."""
+    model = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def rss_mb():
+    """Resident memory of this process, in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def datasets(image_size, batch_size, val_batches, val_batch, seed=0):
+    """In-memory synthetic (train, validation) datasets, static shapes."""
+    rng = np.random.default_rng(seed)
+    n = 8 * batch_size
+    images = rng.uniform(-1, 1, (n, image_size, image_size, 3))
+    labels = rng.integers(0, NUM_CLASSES, n)
+    train = tf.data.Dataset.from_tensor_slices(
+        (images.astype("float32"), labels.astype("int64"))
+    )
+    train = train.batch(batch_size, drop_remainder=True).cache().repeat()
+    m = val_batches * val_batch
+    val = tf.data.Dataset.from_tensor_slices(
+        (images[:m].astype("float32"), labels[:m].astype("int64"))
+    )
+    val = val.batch(val_batch, drop_remainder=True).cache()
+    return train.prefetch(2), val
+
+
+def clone(layer):
+    copy = type(layer).from_config(layer.get_config())
+    copy.build_from_config(layer.get_build_config())
+    copy.set_weights(layer.get_weights())
+    return copy
+
+
+class PathFactory:
+    """Candidates on one root, as µ2Net's mutations make them (spec §2.5).
+
+    Args:
+        variant: str. ViT variant.
+        root_layers: int. Blocks of the (frozen) root.
+        image_size: int.
+    """
+
+    def __init__(self, variant, root_layers, image_size, seed=0):
+        self.variant = variant
+        self.image_size = image_size
+        self.root = roots.make_root(variant, root_layers, image_size, seed)
+        self._new = {}
+
+    def _new_component(self, name):
+        # New components (blocks beyond the root, heads) come from one
+        # cached init, as the reference's PRNG key 0 (spec §10).
+        if name not in self._new:
+            self._new[name] = architecture.new_component(
+                name, self.variant, self.image_size, num_classes=NUM_CLASSES
+            )
+        return clone(self._new[name])
+
+    def candidate(self, num_layers, cloned, **hparams):
+        """A candidate with `num_layers` blocks, `cloned` root parts cloned.
+
+        encoder_norm and the head are always trainable (spec §1.5); blocks
+        the root lacks are new and trainable.
+        """
+        layers, trainable = [], []
+        for name in architecture.component_names(num_layers):
+            if name == architecture.HEAD:
+                layers.append(self._new_component(name))
+                trainable.append(True)
+            elif name not in self.root.components:
+                layers.append(self._new_component(name))
+                trainable.append(True)
+            elif name in cloned or name == architecture.ENCODER_NORM:
+                layers.append(clone(self.root.components[name]))
+                trainable.append(True)
+            else:
+                layers.append(self.root.components[name])
+                trainable.append(False)
+        return training.Candidate(layers, trainable, dict(HPARAMS, **hparams))
+
+    def mutated(self, rng, mu=0.2, max_layers=3):
+        """A ti0-like random candidate: layers drift, parts cloned with p=µ."""
+        num_layers = int(rng.choice([0, 0, 0, 1, 1, 2, 3][: max_layers + 4]))
+        names = architecture.component_names(num_layers)[:-2]
+        cloned = {n for n in names if rng.uniform() < mu}
+        lr = float(rng.choice([0.005, 0.01, 0.02]))
+        momentum = float(rng.choice([0.8, 0.9, 0.95]))
+        return self.candidate(
+            num_layers, cloned, opt_lr=lr, opt_momentum=momentum
+        )
+
+
+def keras_model(cand, image_size):
+    """A plain Keras functional model of the candidate's layers."""
+    for layer, trainable in zip(cand.layers, cand.trainable, strict=True):
+        layer.trainable = trainable
+    inputs = keras.Input((image_size, image_size, 3))
+    x = inputs
+    for layer in cand.layers:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def matmul_flops(cand, image_size, variant):
+    """Matmul FLOPs of one training step per example (the model FLOPs).
+
+    Forward: every dense/conv/attention product. Backward: the input
+    gradient of every layer after the first trainable one, and the weight
+    gradient of trainable layers; nothing for the frozen prefix. Norms,
+    GELU and softmax are not counted.
+    """
+    v = architecture.get_variant(variant)
+    d, m = v.hidden_dim, v.mlp_dim
+    patches = (image_size // v.patch_size) ** 2
+    n = patches + 1
+    total = 0.0
+    upstream = False  # Is a trainable layer before this one?
+    for layer, trainable in zip(cand.layers, cand.trainable, strict=True):
+        name = layer.name
+        weights, activations = 0.0, 0.0
+        if name == architecture.EMBEDDING:
+            weights = 2 * patches * v.patch_size**2 * 3 * d
+        elif name.startswith("encoderblock_"):
+            weights = 2 * n * d * (4 * d + 2 * m)
+            activations = 2 * 2 * n * n * d
+        elif name.startswith("residual_adapter_"):
+            weights = 2 * 2 * n * d * layer.adapter_dim
+        elif name == architecture.HEAD:
+            weights = 2 * d * layer.num_classes
+        total += weights + activations
+        flows = upstream or trainable
+        if flows:
+            total += activations  # Backward through the products.
+        if upstream:
+            total += weights  # Input gradient.
+        if trainable:
+            total += weights  # Weight gradient.
+        upstream = flows
+    return total
+
+
+def matmul_peak(size=4096, repeats=5):
+    """Best float32 FLOP/s of a large matmul (TensorFlow's own kernels)."""
+    a = tf.random.uniform((size, size))
+    b = tf.random.uniform((size, size))
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best

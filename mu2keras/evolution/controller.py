@@ -1,0 +1,422 @@
+"""The µ2Net evolutionary controller (spec §2.1, §2.2, §4).
+
+    for loop in range(num_task_iters × len(tasks)):
+        task = tasks[loop % len(tasks)]      # round-robin
+        start_task → generations → end_task → test evaluation of new best
+        → immutability check → save state → refresh the SavedModel
+
+A generation samples one set of data hyperparameters (spec §2.3), makes K
+children (spec §2.4, §2.5), trains them together (the training engine),
+and accepts those whose score reached their threshold (spec §2.8).
+
+Every random decision draws from one `numpy.random.Generator` whose state is
+saved with every state, so a resumed run (`auto_continue`) makes the same
+decisions as an uninterrupted one.
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from absl import logging
+
+from mu2keras import evaluation
+from mu2keras import experiment
+from mu2keras import export
+from mu2keras import immutability
+from mu2keras import population as population_lib
+from mu2keras import state as state_lib
+from mu2keras import storage
+from mu2keras.component import ROOT_TASK
+from mu2keras.evolution import method as method_lib
+from mu2keras.evolution import mutation
+from mu2keras.evolution import score as score_lib
+from mu2keras.evolution import search_space
+from mu2keras.evolution import selection
+from mu2keras.tasks import pipeline
+from mu2keras.tasks import registry
+from mu2keras.tasks import task as task_lib
+from mu2keras.training import budget
+from mu2keras.training import candidate as candidate_lib
+from mu2keras.training import trainer as trainer_lib
+
+SAVED_MODEL = "saved_model"
+
+
+class Controller:
+    """Grows a population over the config's tasks.
+
+    Make one with `Controller.create` (a new system, or `continue_from` a
+    finished one) or `Controller.resume` (`auto_continue`), then `run()`.
+
+    Args:
+        config: the experiment `ConfigDict` (`mu2keras.experiment`).
+        workdir: str. Where states and the SavedModel go (local or gs://).
+        population: the `Population`.
+        tasks: dict name -> `Task` for user tasks; other names are looked
+            up in the registry.
+        strategy: `tf.distribute.Strategy` or None (the default one).
+        loop, generation: int. Where to start (0, 0 for a new run).
+        rng_state: dict or None. A saved generator state to resume.
+        seed_order: list of path ids or None. The active task's seed list.
+    """
+
+    def __init__(
+        self,
+        config,
+        workdir,
+        population,
+        tasks=None,
+        strategy=None,
+        loop=0,
+        generation=0,
+        rng_state=None,
+        seed_order=None,
+    ):
+        self.config = config
+        self.defaults, self.ranges = experiment.check_config(config)
+        self.method = method_lib.parse_method(
+            config.method, self.defaults["num_layers"]
+        )
+        self.workdir = workdir
+        self.population = population
+        self.loop = loop
+        self.generation = generation
+        self.rng = np.random.default_rng(config.seed)
+        if rng_state is not None:
+            self.rng.bit_generator.state = rng_state
+        self._seed_order = seed_order
+        self._tasks = dict(tasks or {})
+        self.trainer = trainer_lib.Trainer(
+            strategy=strategy,
+            jit_compile=config.jit_compile,
+            fused=config.fused,
+            inherit_momentum=self.method.inherit_momentum,
+            strict_improvement=self.method.strict,
+            momentum_dtype=config.momentum_dtype,
+        )
+        self._fingerprints = None
+        self._last_save = time.monotonic()
+
+    # --- Making and resuming. ---
+
+    @classmethod
+    def create(cls, config, workdir, continue_from=None, **kwargs):
+        """A controller for a new run: from the config's root, or continuing
+        the finished system in the state directory `continue_from`."""
+        defaults, _ = experiment.check_config(config)
+        if continue_from:
+            loaded = state_lib.load_state(continue_from)
+            population = loaded.population
+            if population.active_task is not None:
+                raise ValueError(
+                    f"{loaded.directory} is mid-task ({population.active_task}"
+                    "); continue from a finished state, or resume it with "
+                    "auto_continue."
+                )
+        else:
+            root, hparams = experiment.build_root(config, defaults)
+            population = population_lib.Population.from_root(root, hparams)
+        return cls(config, workdir, population, **kwargs)
+
+    @classmethod
+    def resume(cls, config, workdir, **kwargs):
+        """Resumes the run in `workdir` at its last state (auto_continue)."""
+        loaded = state_lib.load_state(workdir)
+        saved = loaded.config.get("controller", {})
+        return cls(
+            config,
+            workdir,
+            loaded.population,
+            loop=loaded.loop,
+            generation=loaded.generation,
+            rng_state=saved.get("rng_state"),
+            seed_order=saved.get("seed_order"),
+            **kwargs,
+        )
+
+    # --- The task loop (spec §2.1). ---
+
+    @property
+    def num_loops(self):
+        return self.iterations * len(self.config.tasks)
+
+    @property
+    def iterations(self):
+        return 1 if self.method.baseline else self.config.num_task_iters
+
+    @property
+    def candidates_per_generation(self):
+        # Baselines train one candidate for the whole budget (spec §7.4).
+        return 1 if self.method.baseline else self.config.num_candidates
+
+    @property
+    def num_generations(self):
+        if self.method.baseline:
+            return 1
+        k = self.config.num_candidates
+        return math.ceil(self.config.num_samples_per_task / k)
+
+    def run(self):
+        """Runs the remaining loops; returns the population."""
+        if self.config.check_immutability:
+            self._fingerprints = immutability.fingerprints(self.population)
+        while self.loop < self.num_loops:
+            name = self.config.tasks[self.loop % len(self.config.tasks)]
+            self._run_task(name)
+        return self.population
+
+    def task(self, name):
+        task, _ = task_lib.split_private(name)
+        if task not in self._tasks:
+            self._tasks[task] = registry.get_task(
+                task, data_dir=self.config.data_dir or None
+            )
+        return self._tasks[task]
+
+    def _run_task(self, name):
+        pop = self.population
+        task = self.task(name)
+        if pop.active_task is None:
+            pop.start_task(name)
+            self._seed_order = None
+        sampler = selection.DecaySampler(self._seeds(task.name))
+        while self.generation < self.num_generations:
+            self._run_generation(task, sampler)
+            self.generation += 1
+            self._maybe_save_intermediate(sampler)
+        best = pop.end_task(task.name)
+        self._test_new_best(task)
+        self._check_immutability(task.name)
+        self.loop, self.generation = self.loop + 1, 0
+        self._save(sampler=None)
+        if self.config.export_saved_model:
+            export.export_system(
+                pop, storage.join(self.workdir, SAVED_MODEL), overwrite=True
+            )
+        logging.info(
+            "Task %s done (loop %d/%d): best path %s, validation %.4f, "
+            "test %.4f.",
+            task.name,
+            self.loop,
+            self.num_loops,
+            best.id,
+            best.metrics["quality"],
+            best.metrics["test_quality"],
+        )
+
+    def _seeds(self, task):
+        paths = self.population.seed_paths(task)
+        if self._seed_order is None:
+            seeds = selection.shuffled_seeds(paths, self.rng)
+            self._seed_order = [p.id for p in seeds]
+        by_id = {p.id: p for p in paths}
+        return [by_id[i] for i in self._seed_order if i in by_id]
+
+    # --- A generation (spec §2.2). ---
+
+    def _run_generation(self, task, sampler):
+        seed_phase = self._seed_phase_parent(task.name, sampler) is not None
+        data_hparams = self._sample_data_hparams(task.name, not seed_phase)
+        children = [
+            self._make_child(task, sampler, data_hparams)
+            for _ in range(self.candidates_per_generation)
+        ]
+        candidates = [self._candidate(task.name, c) for c in children]
+        n_v, n_e, train_ds, val = self._data(task, data_hparams)
+        results = self.trainer.train(
+            candidates, train_ds, val.dataset, n_v, n_e, val.num_batches
+        )
+        for child, result in zip(children, results, strict=True):
+            self._record(task.name, child, result)
+        self.population.garbage_collect()
+
+    def _sample_data_hparams(self, task, mutate=True):
+        """Spec §2.3: defaults, then the task's best, then mutations with
+        the config's default µ (not the path's)."""
+        hparams = {
+            k: v for k, v in self.defaults.items() if k.startswith("ds_")
+        }
+        if self.population.paths.get(task):
+            best = self.population.best_path(task)
+            hparams.update(
+                {k: v for k, v in best.hparams.items() if k.startswith("ds_")}
+            )
+        if self.method.baseline or not mutate:
+            return hparams
+        for key in sorted(self.ranges):
+            if (
+                key.startswith("ds_")
+                and self.rng.random() < self.defaults["_mu_"]
+            ):
+                hparams[key] = search_space.incremental_mutation(
+                    self.ranges[key], hparams[key], self.rng
+                )
+        return hparams
+
+    def _make_child(self, task, sampler, data_hparams):
+        pop = self.population
+        options = mutation.MutationOptions(
+            ranges={} if self.method.baseline else self.ranges,
+            mutate_adapters=self.config.mutate_adapters,
+            force_finetune=self.method.force_finetune,
+            global_mu=self.method.global_mu,
+            defaults=self.defaults,
+        )
+        if self.method.baseline:
+            parent = pop.paths[ROOT_TASK][0]
+        else:
+            parent = self._seed_phase_parent(task.name, sampler)
+            if parent is not None:
+                options = dataclasses.replace(options, mutate=False)
+            else:
+                parent = sampler.sample(
+                    pop.paths.get(task.name, []), task.name, self.rng
+                )
+        return mutation.make_child(
+            pop,
+            parent,
+            task.name,
+            task.num_classes,
+            data_hparams,
+            options,
+            self.rng,
+        )
+
+    def _seed_phase_parent(self, task, sampler):
+        """µNet's seed phase (spec §10): each seed once, by id descending,
+        before any evolution; None when over (or not µNet)."""
+        if not self.method.seed_phase:
+            return None
+        for seed in sorted(sampler.seeds, key=lambda p: -p.id):
+            if selection.offspring_count(seed, task) == 0:
+                return seed
+        return None
+
+    def _candidate(self, task, child):
+        parent = child.parent
+        same_task = parent is not None and parent.task == task
+        threshold = parent.metrics["score"] if same_task else -math.inf
+        accounted = child.accounted_params()
+        base, reference = self.config.score_base, self.config.reference_params
+        if self.method.score_base != 1.0:
+            base = self.method.score_base
+        child.metrics["training_accounted_params"] = accounted
+        return candidate_lib.Candidate(
+            child.layers,
+            [c.trainable for c in child.components],
+            child.hparams,
+            momentum=[c.momentum for c in child.components],
+            score_fn=lambda q: score_lib.score(q, accounted, base, reference),
+            threshold=threshold,
+            name=f"path {child.id}",
+        )
+
+    def _data(self, task, data_hparams):
+        c = self.config
+        n_v = budget.steps_between_validations(
+            task.num_train_examples,
+            c.max_train_examples_between_validations,
+            c.batch_size,
+        )
+        n_e = c.num_validations
+        if self.method.baseline:
+            # Spec §7.4: the whole budget µ2Net spends on the task.
+            n_e *= c.num_task_iters * math.ceil(
+                c.num_samples_per_task / c.num_candidates
+            )
+        seed = int(self.rng.integers(2**31))
+        train_ds = pipeline.train_dataset(
+            task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e
+        )
+        val = pipeline.validation_dataset(
+            task,
+            data_hparams["ds_image_size"],
+            c.batch_size,
+            c.max_validation_examples,
+        )
+        return n_v, n_e, train_ds, val
+
+    def _record(self, task, child, result):
+        """Stores the result in the child's metrics; accepts it if improved."""
+        pop = self.population
+        m = child.metrics
+        m["evals"] = result.evaluations
+        m["quality"] = result.quality
+        m["score"] = result.score
+        m["improved"] = result.improved
+        m["num_trainable_params"] = child.num_trainable_params
+        m["trainable_params_ratio"] = child.num_trainable_params / max(
+            child.num_params, 1
+        )
+        for key in ("prep", "compile", "train", "eval"):
+            m[f"{key}_time"] = result.timings[key] / result.group_size
+        if not result.improved:
+            return
+        # The best snapshot is already in the layers; keep its momentum.
+        momentum = result.momentum()
+        for component, slots in zip(child.components, momentum, strict=True):
+            if component.trainable:
+                component.set_momentum(slots)
+        m["score"] = result.evaluations[result.best_evaluation]["score"]
+        previous = pop.best_path(task) if pop.paths.get(task) else None
+        pop.add_path(child)
+        m["new_best"] = pop.best_path(task) is child and previous is not child
+        logging.info(
+            "%s gen %d: path %d accepted, validation %.4f%s",
+            task,
+            self.generation,
+            child.id,
+            result.quality,
+            " (new best)" if m["new_best"] else "",
+        )
+
+    # --- After a task. ---
+
+    def _test_new_best(self, task):
+        for path in self.population.retained_paths():
+            if path.task == ROOT_TASK or "test_quality" in path.metrics:
+                continue
+            path.metrics["test_quality"] = evaluation.test_accuracy(
+                path, self.task(path.task), self.config.batch_size
+            )
+
+    def _check_immutability(self, task):
+        """Spec §2.10: no other task's retained path changed by a bit."""
+        if self._fingerprints is None:
+            return
+        immutability.verify(
+            self.population, self._fingerprints, changed_tasks={task}
+        )
+        self._fingerprints = immutability.fingerprints(self.population)
+
+    # --- State (spec §6.2, §6.3). ---
+
+    def _maybe_save_intermediate(self, sampler):
+        elapsed = time.monotonic() - self._last_save
+        if (
+            self.generation < self.num_generations
+            and elapsed >= self.config.intermediate_state_secs
+        ):
+            self._save(sampler)
+
+    def _save(self, sampler):
+        payload = {
+            "experiment": self.config.to_dict(),
+            "controller": {
+                "rng_state": self.rng.bit_generator.state,
+                "seed_order": (
+                    None if sampler is None else [p.id for p in sampler.seeds]
+                ),
+            },
+        }
+        state_lib.save_state(
+            self.population,
+            self.workdir,
+            self.loop,
+            self.generation,
+            config=payload,
+            keep=self.config.keep_states,
+        )
+        self._last_save = time.monotonic()

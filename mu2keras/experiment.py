@@ -1,0 +1,158 @@
+"""The experiment config every launcher and config file fills in.
+
+`default_config()` lists every field the controller reads, with the values
+of µ2Net's "ViT tiny 0 layers" setting (spec §8.1); `configs/*.py` start
+from it. `check_config` fails fast, naming the field, before any work.
+"""
+
+import ml_collections
+
+from mu2keras import architecture
+from mu2keras import pretrained
+from mu2keras import roots
+from mu2keras.evolution import method as method_lib
+from mu2keras.evolution import search_space
+from mu2keras.evolution.mutation import VARIANT_KEY
+
+
+def default_config():
+    """The experiment config, with spec §8.1's values."""
+    c = ml_collections.ConfigDict()
+    c.tasks = [
+        "cmaterdb/bangla",
+        "cmaterdb/devanagari",
+        "private:cmaterdb/telugu",
+    ]
+    c.data_dir = ""  # TFDS / embedded data folder ("" = defaults).
+    # The root (spec §1.3): random, an AugReg .npz, or a keras-hub preset.
+    c.root = ml_collections.ConfigDict()
+    c.root.variant = "Ti/16"
+    # Blocks of a random root; -1: the setting's `num_layers`. The root is
+    # built at the default `ds_image_size`.
+    c.root.num_layers = -1
+    c.root.seed = 0
+    c.root.augreg_npz = ""
+    c.root.keras_hub_preset = ""
+    # Search space (spec §2.6) and method (spec §7.4, §10).
+    c.setting = "ti0"
+    c.autotune = "default"
+    c.method = "mu2net"
+    c.hparams = ml_collections.ConfigDict()  # Overrides of the defaults.
+    c.mutate_adapters = False
+    c.score_base = 1.0  # size_scale:P sets P/100.
+    c.reference_params = 1_484_162  # Ti/16 (spec §2.8).
+    # The loop (spec §2.1, §2.2) and the training budget (spec §2.7).
+    c.num_task_iters = 2
+    c.num_samples_per_task = 32
+    c.num_candidates = 1  # K: candidates trained together per generation.
+    c.batch_size = 512
+    c.max_train_examples_between_validations = 51_200
+    c.num_validations = 4
+    c.max_validation_examples = 5_120
+    # Engine.
+    c.fused = True
+    c.jit_compile = "auto"
+    c.momentum_dtype = "float32"
+    # State, checks, export (spec §2.10, §6.2).
+    c.intermediate_state_secs = 3600.0
+    c.keep_states = 3
+    c.check_immutability = True
+    c.export_saved_model = True
+    c.seed = 0
+    return c
+
+
+def check_config(config):
+    """Raises ValueError naming the first bad field of `config`."""
+    if not config.tasks:
+        raise ValueError("config.tasks is empty: name at least one task.")
+    _positive(config, "num_task_iters", "num_samples_per_task")
+    _positive(config, "num_candidates", "batch_size", "num_validations")
+    _positive(
+        config,
+        "max_train_examples_between_validations",
+        "max_validation_examples",
+    )
+    if config.max_validation_examples < config.batch_size:
+        raise ValueError(
+            f"config.max_validation_examples={config.max_validation_examples}"
+            f" is smaller than config.batch_size={config.batch_size}."
+        )
+    architecture.get_variant(config.root.variant)
+    defaults, ranges = hparam_space(config)
+    method_lib.parse_method(config.method, defaults["num_layers"])
+    if not 0.0 < config.score_base <= 1.0:
+        raise ValueError(
+            f"config.score_base must be in (0, 1]; got {config.score_base}."
+        )
+    if config.momentum_dtype not in ("float32", "bfloat16"):
+        raise ValueError(
+            "config.momentum_dtype must be float32 or bfloat16; got "
+            f"{config.momentum_dtype!r}."
+        )
+    return defaults, ranges
+
+
+def _positive(config, *names):
+    for name in names:
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"config.{name} must be an int >= 1; got {value!r}."
+            )
+
+
+def hparam_space(config):
+    """The defaults (with `config.hparams` applied) and the ranges."""
+    num_layers = search_space.DEFAULT_HPARAMS[config.setting]["num_layers"]
+    num_layers = config.hparams.get("num_layers", num_layers)
+    method = method_lib.parse_method(config.method, num_layers)
+    defaults, ranges = search_space.search_space(
+        config.setting,
+        "off" if method.baseline else config.autotune,
+        max_layers=method.max_layers,
+    )
+    for key, value in config.hparams.items():
+        if key not in defaults:
+            raise ValueError(
+                f"config.hparams.{key} is not a hyperparameter; known: "
+                f"{sorted(defaults)}."
+            )
+        defaults[key] = value
+    if method.num_layers is not None:
+        defaults["num_layers"] = method.num_layers
+    if method.adapter_layers is not None:
+        defaults["adapter_layers"] = method.adapter_layers
+        defaults["adapter_dim"] = method.adapter_dim
+    search_space.validate(defaults, ranges)
+    return defaults, ranges
+
+
+def build_root(config, defaults):
+    """Makes the root of a new system from `config.root` (spec §1.3).
+
+    Returns:
+        A `mu2keras.roots.Root`, and the root path's hyperparameters: the
+        defaults plus the root's ViT variant.
+    """
+    rc = config.root
+    image_size = defaults["ds_image_size"]
+    if rc.augreg_npz and rc.keras_hub_preset:
+        raise ValueError(
+            "config.root: give augreg_npz or keras_hub_preset, not both."
+        )
+    if rc.augreg_npz:
+        root = pretrained.load_augreg_npz(rc.augreg_npz, rc.variant, image_size)
+    elif rc.keras_hub_preset:
+        import keras_hub
+
+        backbone = keras_hub.models.ViTBackbone.from_preset(rc.keras_hub_preset)
+        root = pretrained.from_keras_hub(backbone, image_size)
+    else:
+        num_layers = rc.num_layers
+        if num_layers < 0:
+            num_layers = max(defaults["num_layers"], 0)
+        root = roots.make_root(rc.variant, num_layers, image_size, rc.seed)
+    hparams = dict(defaults)
+    hparams[VARIANT_KEY] = root.variant._asdict()
+    return root, hparams

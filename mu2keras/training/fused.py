@@ -1,0 +1,402 @@
+"""Fused generations: K candidates trained together in one graph.
+
+A generation's candidates train on identical batches (spec §6.1). Their
+trainable variables are disjoint (trainable components are always fresh
+clones, spec §2.5), so one step on the *sum* of their losses gives each
+candidate exactly its own gradients; clipping, learning rate and momentum
+stay per candidate (one optimizer each). Frozen layers shared by reference
+at the start of several paths (same layer objects in the same order) form a
+trie, and each trie node is computed once per batch.
+
+The graph does not run on the candidates' own layers but on a `Workspace`:
+copies of the distinct layers, created under the distribution strategy's
+scope together with the optimizers and their momentum slots, into which
+each generation's weights, momentum and hyperparameters are assigned. A
+workspace (so its traced and compiled functions) is reused by every later
+generation with the same `Structure.signature()`: same layer classes,
+configs and build shapes, same trainable flags, same trie. Hyperparameters
+are variables, never trace constants.
+"""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from mu2keras import architecture
+from mu2keras.pretrained import weights as weights_lib
+from mu2keras.training import optimizer as optimizer_lib
+from mu2keras.training import schedules
+
+# Config entries that change no computation: a workspace copy gets its
+# weights assigned, so initializer seeds and names do not matter.
+_IGNORED_CONFIG_KEYS = ("name", "seed", "trainable")
+
+
+class Structure:
+    """The trie over a group of candidates' layer sequences.
+
+    Attributes:
+        sources: list of the distinct layers ("slots") of the group.
+        slot_trainable: list of bool, per slot.
+        nodes: list of (parent node or -1, slot): one computation each.
+        leaves: list of int, the last node (the logits) of each candidate.
+        slots: per candidate, the slot of each of its layers.
+    """
+
+    def __init__(self, candidates):
+        self.sources, self.slot_trainable = [], []
+        self.nodes, self.leaves, self.slots = [], [], []
+        slot_of, shared_node = {}, {}
+        for cand in candidates:
+            parent, cand_slots = -1, []
+            for layer, trainable in zip(
+                cand.layers, cand.trainable, strict=True
+            ):
+                slot = slot_of.get(id(layer))
+                if slot is None:
+                    slot = slot_of[id(layer)] = len(self.sources)
+                    self.sources.append(layer)
+                    self.slot_trainable.append(trainable)
+                elif trainable or self.slot_trainable[slot]:
+                    raise ValueError(
+                        f"Layer '{layer.name}' is trainable and used twice "
+                        f"(candidate {cand.name!r}): trainable layers must "
+                        "be distinct objects (clones)."
+                    )
+                node = shared_node.get((parent, slot))
+                if node is None:
+                    node = len(self.nodes)
+                    self.nodes.append((parent, slot))
+                    if not trainable:
+                        shared_node[(parent, slot)] = node
+                parent = node
+                cand_slots.append(slot)
+            self.leaves.append(parent)
+            self.slots.append(cand_slots)
+
+    def signature(self):
+        """A hashable key: equal keys can share one workspace."""
+        slots = tuple(
+            (
+                f"{type(layer).__module__}.{type(layer).__qualname__}",
+                _config_key(layer),
+                json.dumps(layer.get_build_config(), sort_keys=True),
+                trainable,
+            )
+            for layer, trainable in zip(
+                self.sources, self.slot_trainable, strict=True
+            )
+        )
+        return (slots, tuple(self.nodes), tuple(self.leaves))
+
+
+def _config_key(layer):
+    config = {
+        k: v
+        for k, v in layer.get_config().items()
+        if k not in _IGNORED_CONFIG_KEYS
+    }
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _blank_copy(layer, trainable):
+    """A built layer like `layer` (weights to be assigned)."""
+    config = dict(layer.get_config(), trainable=trainable)
+    copy = type(layer).from_config(config)
+    copy.build_from_config(layer.get_build_config())
+    return copy
+
+
+class Workspace:
+    """Variables, optimizers and traced step functions for one structure.
+
+    Args:
+        structure: `Structure`. Its layers serve as templates only.
+        strategy: `tf.distribute.Strategy`.
+        global_batch_size: int. Training batch size over all replicas.
+        jit_compile: bool. Compile the per-replica computations with XLA.
+        momentum_dtype: str. Storage dtype of the momentum traces.
+    """
+
+    def __init__(
+        self,
+        structure,
+        strategy,
+        global_batch_size,
+        jit_compile,
+        momentum_dtype,
+    ):
+        self.strategy = strategy
+        self.nodes = list(structure.nodes)
+        self.leaves = list(structure.leaves)
+        self.slot_trainable = list(structure.slot_trainable)
+        self.candidate_slots = [list(s) for s in structure.slots]
+        self.global_batch_size = global_batch_size
+        self.jit_compile = jit_compile
+        self._grad_flows = self._gradient_flow()
+        with strategy.scope():
+            self.layers = [
+                _blank_copy(layer, trainable)
+                for layer, trainable in zip(
+                    structure.sources, structure.slot_trainable, strict=True
+                )
+            ]
+            self._init_optimizers(momentum_dtype)
+        # Closures, not bound methods: each workspace traces its own
+        # functions once, and TF's retracing warning (keyed by the Python
+        # function) does not count other workspaces' traces.
+        self._grad_fn = tf.function(
+            lambda *a: self._grads(*a), jit_compile=jit_compile, autograph=False
+        )
+        self._correct_fn = tf.function(
+            lambda *a: self._correct(*a),
+            jit_compile=jit_compile,
+            autograph=False,
+        )
+        self._train_fn = tf.function(
+            lambda *a: self._train_loop(*a), autograph=False
+        )
+        self._eval_fn = tf.function(
+            lambda *a: self._eval_loop(*a), autograph=False
+        )
+
+    @property
+    def num_candidates(self):
+        return len(self.leaves)
+
+    def _gradient_flow(self):
+        # A node's output needs a gradient only if a trainable slot lies at
+        # or before it; elsewhere it is a constant (frozen prefix).
+        flows = []
+        for parent, slot in self.nodes:
+            upstream = parent >= 0 and flows[parent]
+            flows.append(upstream or self.slot_trainable[slot])
+        return flows
+
+    def _init_optimizers(self, momentum_dtype):
+        self.optimizers, self.schedules = [], []
+        # Per candidate: [(layer index, variable path, variable)].
+        self.trained = []
+        for k, slots in enumerate(self.candidate_slots):
+            entries = []
+            for index, slot in enumerate(slots):
+                if not self.slot_trainable[slot]:
+                    continue
+                variables = weights_lib.relative_variables(self.layers[slot])
+                entries += [(index, p, v) for p, v in variables.items()]
+            optimizer, schedule = optimizer_lib.make_optimizer(
+                momentum_dtype, name=f"candidate_{k}"
+            )
+            optimizer.build([v for _, _, v in entries])
+            self.optimizers.append(optimizer)
+            self.schedules.append(schedule)
+            self.trained.append(entries)
+        self._variables = [v for e in self.trained for _, _, v in e]
+        # GradientTape wants the backend (tf.Variable) objects.
+        self._tf_variables = [v.value for v in self._variables]
+        bounds = np.cumsum([0] + [len(e) for e in self.trained])
+        self._ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
+
+    # --- Host side: loading and reading state. ---
+
+    def load(
+        self,
+        candidates,
+        steps_between_validations,
+        num_validations,
+        inherit_momentum=True,
+    ):
+        """Assigns the group's weights, momentum and hyperparameters.
+
+        Args:
+            candidates: the group this workspace's structure was made from
+                (or one with the same signature), in the same order.
+            steps_between_validations: int. N_v (sets the schedules).
+            num_validations: int. N_e.
+            inherit_momentum: bool. Start from the candidates' momentum
+                (µ2Net) or from zeros (µNet, spec §10).
+        """
+        sources = Structure(candidates).sources
+        for layer, source in zip(self.layers, sources, strict=True):
+            _assign_layer(layer, source)
+        for k, cand in enumerate(candidates):
+            hp = cand.hparams
+            self.schedules[k].set(
+                schedules.schedule_numbers(
+                    hp["opt_lr_schedule"],
+                    hp["opt_lr"],
+                    hp["opt_lr_warmup_ratio"],
+                    steps_between_validations,
+                    num_validations,
+                )
+            )
+            optimizer = self.optimizers[k]
+            optimizer.set_hyperparameters(
+                hp["opt_momentum"], hp["opt_nesterov"]
+            )
+            optimizer.reset()
+            for (index, path, _), trace in zip(
+                self.trained[k], optimizer.traces, strict=True
+            ):
+                momentum = cand.momentum[index] if inherit_momentum else None
+                if momentum is None or path not in momentum:
+                    trace.assign(tf.zeros(trace.shape, trace.dtype))
+                else:
+                    trace.assign(tf.cast(momentum[path], trace.dtype))
+
+    def read(self, k, with_momentum=True):
+        """Candidate k's trainable weights (and momentum), as numpy.
+
+        Returns:
+            (weights, momentum): dicts layer index -> {path: array};
+            momentum is None when `with_momentum` is False.
+        """
+        weights, momentum = {}, {} if with_momentum else None
+        traces = self.optimizers[k].traces
+        for (index, path, variable), trace in zip(
+            self.trained[k], traces, strict=True
+        ):
+            weights.setdefault(index, {})[path] = np.array(variable.numpy())
+            if with_momentum:
+                value = tf.cast(trace.value, tf.float32).numpy()
+                momentum.setdefault(index, {})[path] = value
+        return weights, momentum
+
+    # --- Device side: the traced functions. ---
+
+    def _forward(self, images, training):
+        outputs = []
+        for node, (parent, slot) in enumerate(self.nodes):
+            x = images if parent < 0 else outputs[parent]
+            y = architecture.forward([self.layers[slot]], x, training)
+            if training and not self._grad_flows[node]:
+                y = tf.stop_gradient(y)
+            outputs.append(y)
+        return [outputs[leaf] for leaf in self.leaves]
+
+    def _grads(self, images, labels):
+        # Only trainable variables are watched, so frozen layers cost no
+        # weight-gradient work.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self._tf_variables)
+            logits = self._forward(images, training=True)
+            losses = tf.stack(
+                [
+                    tf.reduce_sum(
+                        tf.nn.sparse_softmax_cross_entropy_with_logits(
+                            labels=labels, logits=tf.cast(x, tf.float32)
+                        )
+                    )
+                    for x in logits
+                ]
+            )
+            # Summing over replicas gives the mean over the global batch.
+            losses = losses / self.global_batch_size
+            total = tf.reduce_sum(losses)
+        return losses, tape.gradient(total, self._tf_variables)
+
+    def _replica_step(self, images, labels):
+        losses, grads = self._grad_fn(images, labels)
+        context = tf.distribute.get_replica_context()
+        if context.num_replicas_in_sync > 1:
+            # Before clipping: each candidate's global norm is that of the
+            # global batch's gradient (spec §2.7).
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        for optimizer, (lo, hi) in zip(
+            self.optimizers, self._ranges, strict=True
+        ):
+            optimizer.apply(grads[lo:hi], self._variables[lo:hi])
+        return losses
+
+    def _train_loop(self, iterator, num_steps):
+        strategy = self.strategy
+
+        def body(step, losses):
+            images, labels = iterator.get_next()
+            per_replica = strategy.run(self._replica_step, (images, labels))
+            loss = strategy.reduce("SUM", per_replica, axis=None)
+            return step + 1, losses.write(step, loss)
+
+        losses = tf.TensorArray(
+            tf.float32, size=num_steps, element_shape=(self.num_candidates,)
+        )
+        _, losses = tf.while_loop(
+            lambda step, _: step < num_steps, body, (tf.constant(0), losses)
+        )
+        return losses.stack()
+
+    def _correct(self, images, labels, weights):
+        logits = self._forward(images, training=False)
+        labels = tf.cast(labels, tf.int64)
+        return tf.stack(
+            [
+                tf.reduce_sum(
+                    weights
+                    * tf.cast(
+                        tf.equal(tf.argmax(x, axis=-1), labels), tf.float32
+                    )
+                )
+                for x in logits
+            ]
+        )
+
+    def _replica_eval(self, images, labels, weights=None):
+        # Weights mark padding in a padded last batch (mu2keras.tasks).
+        if weights is None:
+            weights = tf.ones(tf.shape(labels), tf.float32)
+        weights = tf.cast(weights, tf.float32)
+        correct = self._correct_fn(images, labels, weights)
+        return correct, tf.reduce_sum(weights)
+
+    def _eval_loop(self, iterator, num_batches):
+        strategy = self.strategy
+
+        def body(batch, accuracy):
+            inputs = iterator.get_next()
+            correct, count = strategy.run(self._replica_eval, tuple(inputs))
+            correct = strategy.reduce("SUM", correct, axis=None)
+            count = strategy.reduce("SUM", count, axis=None)
+            return batch + 1, accuracy + correct / count
+
+        zeros = tf.zeros((self.num_candidates,), tf.float32)
+        _, accuracy = tf.while_loop(
+            lambda batch, _: batch < num_batches, body, (tf.constant(0), zeros)
+        )
+        # Spec §2.7: quality is the mean of the per-batch accuracies (each
+        # weighted by the batch's example weights, if any).
+        return accuracy / tf.cast(num_batches, tf.float32)
+
+    def warm_up(self, train_iterator, eval_iterator):
+        """Traces and compiles the step functions by running them once.
+
+        Runs one training step and one evaluation batch. The training step
+        changes the weights, momentum and step counter: `load` again
+        afterwards.
+
+        Args:
+            train_iterator: an iterator of training batches (e.g. zeros).
+            eval_iterator: an iterator of validation batches.
+        """
+        self.train(train_iterator, 1).numpy()
+        self.evaluate(eval_iterator, 1).numpy()
+
+    def train(self, iterator, num_steps):
+        """Runs `num_steps` steps; returns the losses, shape (steps, K)."""
+        return self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+
+    def evaluate(self, iterator, num_batches):
+        """Returns each candidate's mean top-1 accuracy, shape (K,)."""
+        return self._eval_fn(iterator, tf.constant(num_batches, tf.int32))
+
+
+def _assign_layer(target, source):
+    targets = weights_lib.relative_variables(target)
+    values = weights_lib.relative_variables(source)
+    if set(targets) != set(values):
+        raise ValueError(
+            f"Layer '{source.name}' has variables {sorted(values)}; its "
+            f"workspace copy has {sorted(targets)}."
+        )
+    for path, variable in targets.items():
+        variable.assign(values[path].value)

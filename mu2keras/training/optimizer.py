@@ -1,0 +1,163 @@
+"""The candidate optimizer: clipped SGD with an optax-style momentum trace.
+
+Spec §2.7: `optax.chain(clip_by_global_norm(1.0), sgd(lr, momentum,
+nesterov))`. Clipping and the learning-rate schedule are Keras' own
+(`global_clipnorm`, a `LearningRateSchedule`); the update rule is optax's
+`trace`, not Keras' `SGD`:
+
+    optax:  t ← g + μ·t;           Δw = −lr·t     (nesterov: −lr·(g + μ·t))
+    Keras:  v ← μ·v − lr·g;        Δw = v         (nesterov: μ·v − lr·g)
+
+The two agree only while lr is constant. Keras' velocity has the learning
+rate folded in, so under a warmup/cosine schedule the two diverge, and a
+velocity inherited by a clone (µ2Net's momentum inheritance) would carry its
+parent's learning rates. optax's trace is learning-rate free: it is what a
+component carries from parent to child.
+"""
+
+import keras
+from keras import ops
+
+from mu2keras.training import schedules
+
+# Spec §2.7: gradients are clipped to a global norm of 1.0 per candidate.
+GLOBAL_CLIPNORM = 1.0
+
+
+class TraceSGD(keras.optimizers.Optimizer):
+    """SGD with an optax-style momentum trace, settable without retracing.
+
+    `momentum` and `nesterov` are variables (as is every number of the
+    `CandidateSchedule`), so one traced step serves all hyperparameters.
+    Build it, like the variables it updates, under the distribution
+    strategy's scope.
+
+    Gradients passed to `apply` must already be summed over replicas: the
+    training step all-reduces them *before* clipping, so that the global
+    norm is that of the global batch's gradient (Keras' TF optimizer clips
+    per replica, then sums).
+
+    Args:
+        learning_rate: float or `LearningRateSchedule`.
+        momentum: float or None. μ of the trace; None means plain SGD.
+        nesterov: bool. Nesterov momentum.
+        momentum_dtype: str. Dtype the trace is stored in: "float32", or
+            "bfloat16" as the reference (`accumulator_dtype`); updates are
+            always computed in the variable's dtype.
+        global_clipnorm: float. Global-norm clipping of the gradients.
+        name: str.
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.9,
+        nesterov=False,
+        momentum_dtype="float32",
+        global_clipnorm=GLOBAL_CLIPNORM,
+        name="trace_sgd",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            **kwargs,
+        )
+        if momentum_dtype not in ("float32", "bfloat16"):
+            raise ValueError(
+                "momentum_dtype must be 'float32' or 'bfloat16'; got "
+                f"{momentum_dtype!r}."
+            )
+        self.momentum_dtype = momentum_dtype
+        with keras.name_scope(self.name, caller=self):
+            self.momentum = keras.Variable(
+                0.0, dtype="float32", trainable=False, name="momentum"
+            )
+            # A 0/1 float rather than a bool variable: TPU-friendly.
+            self.nesterov = keras.Variable(
+                0.0, dtype="float32", trainable=False, name="nesterov"
+            )
+        self._track_variable(self.momentum)
+        self._track_variable(self.nesterov)
+        self.set_hyperparameters(momentum, nesterov)
+
+    def set_hyperparameters(self, momentum, nesterov):
+        """Sets μ (None means 0, plain SGD) and the Nesterov flag."""
+        momentum = 0.0 if momentum is None else momentum
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1); got {momentum!r}.")
+        if not isinstance(nesterov, bool):
+            raise ValueError(f"nesterov must be a bool; got {nesterov!r}.")
+        self.momentum.assign(float(momentum))
+        self.nesterov.assign(1.0 if nesterov else 0.0)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.traces = [
+            self.add_variable(
+                shape=variable.shape,
+                initializer="zeros",
+                dtype=self.momentum_dtype,
+                name=_slot_name(variable),
+            )
+            for variable in variables
+        ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        trace = self.traces[self._get_variable_index(variable)]
+        gradient = ops.cast(gradient, dtype)
+        mu = ops.cast(self.momentum, dtype)
+        new_trace = gradient + mu * ops.cast(trace, dtype)
+        update = ops.where(
+            self.nesterov > 0.5, gradient + mu * new_trace, new_trace
+        )
+        # As optax: the update uses the full-precision trace; only the
+        # stored trace is rounded to momentum_dtype.
+        self.assign(trace, ops.cast(new_trace, trace.dtype))
+        self.assign_sub(variable, ops.cast(learning_rate, dtype) * update)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # The engine sums gradients over replicas before `apply` (so that
+        # clipping sees the global gradient); summing again would multiply
+        # them by the number of replicas.
+        return grads_and_vars
+
+    def reset(self):
+        """Zeroes the step counter (restarting the schedule)."""
+        self._iterations.assign(0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "momentum": float(self.momentum.numpy()),
+                "nesterov": bool(self.nesterov.numpy() > 0.5),
+                "momentum_dtype": self.momentum_dtype,
+            }
+        )
+        return config
+
+
+def _slot_name(variable):
+    # Keras names may not contain "/".
+    name = getattr(variable, "path", None) or variable.name
+    return "trace_" + name.split(":")[0].replace("/", "_")
+
+
+def make_optimizer(momentum_dtype="float32", name="trace_sgd"):
+    """A `TraceSGD` driven by a fresh `CandidateSchedule`.
+
+    Returns:
+        (optimizer, schedule). Set them per candidate with
+        `schedule.set(schedules.schedule_numbers(...))` and
+        `optimizer.set_hyperparameters(...)`.
+    """
+    schedule = schedules.CandidateSchedule(name=f"{name}_lr")
+    optimizer = TraceSGD(
+        learning_rate=schedule, momentum_dtype=momentum_dtype, name=name
+    )
+    return optimizer, schedule

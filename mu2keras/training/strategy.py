@@ -1,0 +1,126 @@
+"""Building the tf.distribute strategy the engine trains under.
+
+One factory covers the reference's hardware (spec §6.1) and more: a TPU
+(`TPUStrategy`), several GPUs or explicit devices (`MirroredStrategy`),
+several machines (`MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`),
+or one device (the default strategy). The engine's step is a custom loop,
+`strategy.run` inside a `tf.function`, because Keras 3 `model.fit` under
+`TPUStrategy` is known to fail (keras-team/keras#19448).
+
+Real TPU runs need a TensorFlow with TPU support (`tensorflow-tpu` 2.19 or
+2.20; Keras names 2.19.1 as the last TensorFlow it supports on TPU); the
+tensorflow-cpu wheels cannot drive TPUs.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def make_strategy(tpu=None, devices=None, multi_worker=None):
+    """Returns the strategy for the flags given.
+
+    Checked in this order:
+
+    1. `tpu`: a TPU name or address, or "local" on a TPU VM: resolves it with
+       `TPUClusterResolver`, connects, initialises the TPU system and returns
+       a `TPUStrategy`. Call it once, before creating any variable.
+    2. `multi_worker`, or (when None) a `TF_CONFIG` environment variable
+       describing more than one task: `MultiWorkerMirroredStrategy`. Each
+       worker process runs the same program.
+    3. `devices`: a list of device names (e.g. ["/gpu:0", "/gpu:1"] or
+       logical CPUs): `MirroredStrategy` over them.
+    4. Two or more GPUs: `MirroredStrategy` over all of them.
+    5. Otherwise the default (single-device) strategy.
+
+    Args:
+        tpu: str or None.
+        devices: list of str or None.
+        multi_worker: bool or None.
+
+    Returns:
+        A `tf.distribute.Strategy`.
+    """
+    if tpu is not None:
+        return _tpu_strategy(tpu)
+    if multi_worker is None:
+        multi_worker = _tf_config_tasks() > 1
+    if multi_worker:
+        if devices is not None:
+            raise ValueError(
+                "`devices` cannot be combined with a multi-worker strategy "
+                f"(each worker uses its own devices); got devices={devices!r}."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices is not None:
+        if isinstance(devices, str) or not devices:
+            raise ValueError(
+                f"`devices` must be a non-empty list of names; got {devices!r}."
+            )
+        return tf.distribute.MirroredStrategy(list(devices))
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _tpu_strategy(tpu):
+    if not isinstance(tpu, str) or not tpu:
+        raise ValueError(
+            f"`tpu` must be a TPU name, address or 'local'; got {tpu!r}."
+        )
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _tf_config_tasks():
+    """Number of tasks in the `TF_CONFIG` cluster (0 when unset)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"TF_CONFIG is not a JSON object: {raw!r}.") from error
+    return sum(len(tasks) for tasks in cluster.values())
+
+
+def is_tpu_strategy(strategy):
+    return isinstance(
+        strategy,
+        (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy),
+    )
+
+
+def resolve_jit_compile(jit_compile, strategy):
+    """Turns `jit_compile="auto"` into a bool.
+
+    "auto" compiles with XLA unless every device of the strategy is a CPU
+    (Keras' own trainer makes the same choice). On CPU, XLA's compile time
+    for each new structure (1-7 s for Ti/16 paths here) and its executables,
+    which TensorFlow never frees (+1.5 GB over 200 candidates with 80
+    distinct structures), outweigh its step-time gain (about 20%); see
+    docs/benchmarks.md. On a TPU, strategy computations are always
+    XLA-compiled.
+
+    Args:
+        jit_compile: bool or "auto".
+        strategy: `tf.distribute.Strategy`.
+    """
+    if isinstance(jit_compile, bool):
+        return jit_compile
+    if jit_compile != "auto":
+        raise ValueError(
+            f"jit_compile must be True, False or 'auto'; got {jit_compile!r}."
+        )
+    if is_tpu_strategy(strategy):
+        return True
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:
+        # The default strategy has none: it uses TensorFlow's default device,
+        # an accelerator when there is one.
+        devices = [d.name for d in tf.config.list_logical_devices()]
+    return any(":CPU:" not in device.upper() for device in devices)

@@ -1,0 +1,400 @@
+"""Training a generation of candidates (spec §2.7, §2.8).
+
+Each candidate trains for N_e intervals of N_v steps on the generation's
+shared batches; after each interval it is evaluated on the fixed validation
+subset, scored, and, when the score reaches the running best (which starts
+at the candidate's acceptance threshold), snapshotted: trainable weights and
+momentum copied to host memory. A candidate that reached its threshold at
+some evaluation has *improved*; its best snapshot is written back into its
+layers (`Trainer(write_back=True)`, the default) and returned. The other
+candidates' layers are left exactly as they were: training happens in a
+workspace, never on the candidates' own variables.
+"""
+
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from mu2keras.training import cache as cache_lib
+from mu2keras.training import candidate as candidate_lib
+from mu2keras.training import fused as fused_lib
+from mu2keras.training import strategy as strategy_lib
+
+
+class BestTracker:
+    """The evaluation bookkeeping of one candidate (spec §2.7, §2.8).
+
+    `best_score` starts at the threshold (the parent's score for a same-task
+    parent, -inf across tasks). An evaluation whose score is >= the best so
+    far (> in µNet, `strict=True`) becomes the best and must be
+    snapshotted; reaching the threshold at all makes the candidate improved.
+
+    Args:
+        threshold: float.
+        strict: bool. µNet's strict comparison (spec §10).
+    """
+
+    def __init__(self, threshold, strict=False):
+        self.threshold = float(threshold)
+        self.strict = strict
+        self.best_score = self.threshold
+        self.best_evaluation = None
+        self.evaluations = []
+
+    def update(self, quality, score, train_loss=float("nan")):
+        """Records an evaluation; returns True if it is the new best."""
+        self.evaluations.append(
+            {
+                "quality": float(quality),
+                "score": float(score),
+                "train_loss": float(train_loss),
+            }
+        )
+        better = (
+            score > self.best_score if self.strict else score >= self.best_score
+        )
+        if better:
+            self.best_score = float(score)
+            self.best_evaluation = len(self.evaluations) - 1
+        return better
+
+    @property
+    def improved(self):
+        return self.best_evaluation is not None
+
+    @property
+    def quality(self):
+        """The path's quality: the maximum over evaluations (spec §2.8)."""
+        return max((e["quality"] for e in self.evaluations), default=math.nan)
+
+    @property
+    def score(self):
+        """The best score over evaluations (the snapshot's, if improved)."""
+        return max((e["score"] for e in self.evaluations), default=math.nan)
+
+
+class CandidateResult:
+    """What training one candidate produced.
+
+    Attributes:
+        candidate: the `Candidate`.
+        evaluations: list of dicts {quality, score, train_loss}, one per
+            evaluation; `train_loss` is the mean over the interval before it.
+        quality: float. Maximum validation quality.
+        score: float. Maximum score.
+        improved: bool. Some score reached the threshold.
+        best_evaluation: int or None. The snapshot's evaluation.
+        snapshot: `Snapshot` or None (not improved).
+        losses: numpy array (T,), the training loss of every step.
+        timings: dict of seconds for the group the candidate trained in:
+            `prep` (workspace lookup or creation, weight/momentum/
+            hyperparameter copies), `compile` (tracing and XLA compilation,
+            0 when the structure's workspace was reused), `train`, `eval`
+            and `copy` (snapshots and write-back).
+        group_size: int. Candidates trained together (fused) with it.
+        reused: bool. The group's traced functions were reused.
+    """
+
+    def __init__(self, candidate, tracker, snapshot, losses, timings, size):
+        self.candidate = candidate
+        self.evaluations = tracker.evaluations
+        self.quality = tracker.quality
+        self.score = tracker.score
+        self.improved = tracker.improved
+        self.best_evaluation = tracker.best_evaluation
+        self.snapshot = snapshot
+        self.losses = losses
+        self.timings = timings
+        self.group_size = size
+        self.reused = timings["compile"] == 0.0
+
+    def momentum(self):
+        """The snapshot's momentum per layer (None where not trained).
+
+        A list aligned with `candidate.layers`, to store in the components
+        (spec §2.7, "optimizer state inheritance").
+        """
+        layers = self.candidate.layers
+        if self.snapshot is None or self.snapshot.momentum is None:
+            return [None] * len(layers)
+        return [self.snapshot.momentum.get(i) for i in range(len(layers))]
+
+
+class Trainer:
+    """Trains generations of candidates under one strategy.
+
+    Keep one `Trainer` for a whole run: it caches a workspace (variables,
+    optimizers, traced and compiled functions) per structure, and reuses it
+    for every later group with the same structure.
+
+    Args:
+        strategy: `tf.distribute.Strategy` or None for the current one
+            (see `make_strategy`).
+        jit_compile: bool or "auto" (see `strategy.resolve_jit_compile`).
+        fused: bool. Train a generation's candidates in one graph (True)
+            or one after the other (False); the results are the same.
+        inherit_momentum: bool. µ2Net carries momentum (True); µNet starts
+            every candidate at zero momentum and returns none (spec §10).
+        strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
+        momentum_dtype: str. "float32", or "bfloat16" as the reference.
+        max_cached_structures: int. Workspaces kept (LRU).
+        write_back: bool. Write improved candidates' best snapshots into
+            their layers.
+
+    Example:
+
+    ```python
+    trainer = Trainer(strategy=make_strategy())
+    results = trainer.train(
+        candidates, train_ds, val_ds, steps_between_validations=8,
+        num_validations=4)
+    ```
+    """
+
+    def __init__(
+        self,
+        strategy=None,
+        jit_compile="auto",
+        fused=True,
+        inherit_momentum=True,
+        strict_improvement=False,
+        momentum_dtype="float32",
+        max_cached_structures=8,
+        write_back=True,
+    ):
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.jit_compile = strategy_lib.resolve_jit_compile(
+            jit_compile, self.strategy
+        )
+        self.fused = fused
+        self.inherit_momentum = inherit_momentum
+        self.strict_improvement = strict_improvement
+        self.momentum_dtype = momentum_dtype
+        self.write_back = write_back
+        self.cache = cache_lib.WorkspaceCache(max_cached_structures)
+
+    def train(
+        self,
+        candidates,
+        train_data,
+        validation_data,
+        steps_between_validations,
+        num_validations,
+        validation_steps=None,
+    ):
+        """Trains a generation; returns one `CandidateResult` per candidate.
+
+        Args:
+            candidates: list of `Candidate`, all for the same task and
+                image size.
+            train_data: `tf.data.Dataset` of `(images, labels)` global
+                batches with a static batch size (`drop_remainder=True`),
+                at least N_v × N_e of them. Every group starts reading it
+                from the beginning, so all candidates see the same batches.
+            validation_data: `tf.data.Dataset` of `(images, labels)` or
+                `(images, labels, weights)` batches: the fixed validation
+                subset (`mu2keras.tasks.pipeline.validation_dataset(...)
+                .dataset`, built without a strategy: the engine
+                distributes both datasets itself).
+            steps_between_validations: int. N_v.
+            num_validations: int. N_e.
+            validation_steps: int or None. Batches per evaluation; None
+                reads the (finite) dataset's cardinality.
+        """
+        candidates = list(candidates)
+        if not candidates:
+            raise ValueError("No candidates to train.")
+        for name, value in (
+            ("steps_between_validations", steps_between_validations),
+            ("num_validations", num_validations),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"`{name}` must be an int; got {value!r}.")
+            if value < 1:
+                raise ValueError(f"`{name}` must be >= 1; got {value}.")
+        run = _GenerationData(
+            self.strategy, train_data, validation_data, validation_steps
+        )
+        groups = [candidates] if self.fused else [[c] for c in candidates]
+        results = []
+        for group in groups:
+            results += self._train_group(
+                group, run, steps_between_validations, num_validations
+            )
+        return results
+
+    def _workspace(self, group, run):
+        structure = fused_lib.Structure(group)
+        key = (
+            structure.signature(),
+            run.signature,
+            self.jit_compile,
+            self.momentum_dtype,
+        )
+        return self.cache.get(
+            key,
+            lambda: fused_lib.Workspace(
+                structure,
+                self.strategy,
+                run.global_batch_size,
+                self.jit_compile,
+                self.momentum_dtype,
+            ),
+        )
+
+    def _train_group(self, group, run, steps_between, num_validations):
+        timings = dict.fromkeys(("prep", "compile", "train", "eval", "copy"), 0)
+        start = time.perf_counter()
+        workspace, created = self._workspace(group, run)
+        workspace.load(
+            group, steps_between, num_validations, self.inherit_momentum
+        )
+        train_iterator = run.train_iterator()
+        timings["prep"] = time.perf_counter() - start
+        if created:
+            # Trace and compile on zeros, then restore the state.
+            start = time.perf_counter()
+            workspace.warm_up(*run.zeros_iterators())
+            workspace.load(
+                group, steps_between, num_validations, self.inherit_momentum
+            )
+            timings["compile"] = time.perf_counter() - start
+        trackers = [
+            BestTracker(c.threshold, self.strict_improvement) for c in group
+        ]
+        snapshots = [None] * len(group)
+        losses = []
+        for evaluation in range(num_validations):
+            start = time.perf_counter()
+            interval = workspace.train(train_iterator, steps_between).numpy()
+            losses.append(interval)
+            timings["train"] += time.perf_counter() - start
+            start = time.perf_counter()
+            qualities = workspace.evaluate(
+                run.validation_iterator, run.validation_steps
+            ).numpy()
+            timings["eval"] += time.perf_counter() - start
+            start = time.perf_counter()
+            for k, cand in enumerate(group):
+                quality = float(qualities[k])
+                if trackers[k].update(
+                    quality, cand.score(quality), interval[:, k].mean()
+                ):
+                    weights, momentum = workspace.read(
+                        k, with_momentum=self.inherit_momentum
+                    )
+                    snapshots[k] = candidate_lib.Snapshot(
+                        weights, momentum, evaluation
+                    )
+            timings["copy"] += time.perf_counter() - start
+        start = time.perf_counter()
+        if self.write_back:
+            for cand, snapshot in zip(group, snapshots, strict=True):
+                if snapshot is not None:
+                    candidate_lib.apply_snapshot(cand, snapshot)
+        timings["copy"] += time.perf_counter() - start
+        losses = np.concatenate(losses, axis=0)
+        return [
+            CandidateResult(
+                cand,
+                trackers[k],
+                snapshots[k],
+                losses[:, k],
+                timings,
+                len(group),
+            )
+            for k, cand in enumerate(group)
+        ]
+
+
+class _GenerationData:
+    """A generation's datasets, distributed, with their static shapes."""
+
+    def __init__(self, strategy, train_data, validation_data, steps):
+        self.strategy = strategy
+        replicas = strategy.num_replicas_in_sync
+        train_specs = _batch_specs("train_data", train_data, replicas, (2,))
+        val_specs = _batch_specs(
+            "validation_data", validation_data, replicas, (2, 3)
+        )
+        self.global_batch_size = train_specs[0].shape[0]
+        if steps is None:
+            steps = int(validation_data.cardinality())
+            if steps < 1:
+                raise ValueError(
+                    "validation_data has no known finite number of batches "
+                    f"(cardinality {steps}); pass `validation_steps`."
+                )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"validation_steps must be >= 1; got {steps!r}.")
+        self.validation_steps = steps
+        self.signature = (
+            tuple(_spec_key(s) for s in train_specs),
+            tuple(_spec_key(s) for s in val_specs),
+        )
+        self._train = strategy.experimental_distribute_dataset(train_data)
+        # Every evaluation reads the same `steps` batches: one iterator over
+        # them, repeated, serves the whole generation.
+        self.validation_iterator = iter(
+            strategy.experimental_distribute_dataset(
+                validation_data.take(steps).repeat()
+            )
+        )
+        self._zeros = [
+            strategy.experimental_distribute_dataset(
+                tf.data.Dataset.from_tensors(_dummy_batch(specs)).repeat()
+            )
+            for specs in (train_specs, val_specs)
+        ]
+
+    def train_iterator(self):
+        return iter(self._train)
+
+    def zeros_iterators(self):
+        """Iterators of all-zero training and validation batches."""
+        return [iter(d) for d in self._zeros]
+
+
+def _batch_specs(name, dataset, replicas, lengths):
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"{name} must be a tf.data.Dataset; got {dataset!r}.")
+    specs = dataset.element_spec
+    if not isinstance(specs, tuple) or len(specs) not in lengths:
+        expected = " or ".join(
+            ("(images, labels)", "(images, labels, weights)")[n - 2]
+            for n in lengths
+        )
+        raise ValueError(
+            f"{name} must yield {expected} tuples; its element spec is {specs}."
+        )
+    images, labels = specs[:2]
+    batch = images.shape[0]
+    if batch is None or images.shape[1:].num_elements() is None:
+        raise ValueError(
+            f"{name} must have static shapes (batch with "
+            f"drop_remainder=True); got {images.shape}."
+        )
+    for spec in specs[1:]:
+        if spec.shape != (batch,):
+            raise ValueError(
+                f"{name} labels and weights must have shape ({batch},); got "
+                f"{spec.shape}."
+            )
+    if batch % replicas:
+        raise ValueError(
+            f"{name} batch size {batch} is not divisible by the "
+            f"{replicas} replicas."
+        )
+    return specs
+
+
+def _dummy_batch(specs):
+    """Zero images and labels (and unit weights) for warming up."""
+    values = [tf.zeros(s.shape, s.dtype) for s in specs[:2]]
+    return tuple(values + [tf.ones(s.shape, s.dtype) for s in specs[2:]])
+
+
+def _spec_key(spec):
+    return (tuple(spec.shape.as_list()), spec.dtype.name)

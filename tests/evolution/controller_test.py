@@ -1,0 +1,221 @@
+"""Whole runs of the controller at a tiny size (issue 5's run tests)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mu2keras import experiment
+from mu2keras import immutability
+from mu2keras import state as state_lib
+from mu2keras import tasks as tasks_lib
+from mu2keras.component import ROOT_TASK
+from mu2keras.evolution import controller as controller_lib
+
+
+def user_task(name, seed, classes=3, n=96):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    noise = rng.uniform(0, 60, (n, 8, 8, 1))
+    images = (noise + labels[:, None, None, None] * 80).astype("uint8")
+    return tasks_lib.from_arrays(name, images, labels, num_classes=classes)
+
+
+TASKS = {name: user_task(name, i) for i, name in enumerate("abcd")}
+
+
+def tiny_config(tasks=("a", "b", "private:c"), **overrides):
+    c = experiment.default_config()
+    c.tasks = list(tasks)
+    c.root.variant = "testing"
+    c.hparams.ds_image_size = 8
+    c.hparams.opt_lr = 0.1
+    c.autotune = "v2"
+    c.num_task_iters = 2
+    c.num_samples_per_task = 4
+    c.num_candidates = 2
+    c.batch_size = 16
+    c.max_train_examples_between_validations = 32
+    c.num_validations = 2
+    c.max_validation_examples = 16
+    c.intermediate_state_secs = 0.0  # A state after every generation.
+    c.keep_states = 50
+    for key, value in overrides.items():
+        c[key] = value
+    return c
+
+
+def run(config, workdir, **kwargs):
+    controller = controller_lib.Controller.create(
+        config, str(workdir), tasks=TASKS, **kwargs
+    )
+    return controller.run()
+
+
+def summary(population):
+    """Paths, parents, hparams and metrics (not timings) of every path."""
+    paths, _ = population.history()
+    return {
+        r["id"]: (
+            r["task"],
+            r["origin_parent_id"],
+            r["hparams"],
+            {k: v for k, v in r["metrics"].items() if not k.endswith("_time")},
+        )
+        for r in paths
+    }
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tf.config.experimental.enable_op_determinism()
+    workdir = tmp_path_factory.mktemp("run")
+    population = run(tiny_config(), workdir)
+    return workdir, population
+
+
+def test_whole_run_keeps_one_path_per_task(finished):
+    workdir, population = finished
+    assert population.tasks == ["a", "b", "c"]
+    assert population.private_tasks == {"c"}
+    for task in population.tasks:
+        (best,) = population.paths[task]
+        assert 0.0 <= best.metrics["quality"] <= 1.0
+        assert 0.0 <= best.metrics["test_quality"] <= 1.0
+        assert all(task in c.locks for c in best.components)
+        assert best.metrics["final_accounted_params"] > 0
+    # 6 loops × 2 generations × 2 children, plus the root.
+    paths, _ = population.history()
+    assert len(paths) == 1 + 6 * 2 * 2
+    loaded = state_lib.load_state(str(workdir))
+    assert (loaded.loop, loaded.generation) == (6, 0)
+    saved_model = tf.saved_model.load(str(workdir / "saved_model"))
+    names = saved_model.signatures["task_names"]()["task_names"].numpy()
+    assert [n.decode() for n in names] == ["a", "b", "c"]
+
+
+def test_private_task_is_never_a_parent_of_another_task(finished):
+    _, population = finished
+    records = {r["id"]: r for r in population.history()[0]}
+    for record in records.values():
+        parent = records.get(record["origin_parent_id"])
+        if parent is not None and parent["task"] == "c":
+            assert record["task"] == "c", record["id"]
+    # ... while c's own children do descend from c's paths.
+    own = [
+        r
+        for r in records.values()
+        if r["task"] == "c" and records[r["origin_parent_id"]]["task"] == "c"
+    ]
+    assert own
+
+
+def test_immutability_check_catches_a_changed_earlier_task(tmp_path):
+    config = tiny_config(tasks=("a", "b"), num_task_iters=1)
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS
+    )
+    original = controller._run_generation
+
+    def tamper(task, sampler):
+        original(task, sampler)
+        if task.name == "b":  # Change a's frozen head while b trains.
+            head = controller.population.paths["a"][0].component("head")
+            head.layer.dense.bias.assign(head.layer.dense.bias + 1e-3)
+
+    controller._run_generation = tamper
+    with pytest.raises(immutability.ImmutabilityError, match="a"):
+        controller.run()
+
+
+def test_continue_from_adds_a_task_without_changing_the_others(
+    finished, tmp_path
+):
+    workdir, _ = finished
+    before = state_lib.load_state(str(workdir)).population
+    recorded = immutability.fingerprints(before)
+    config = tiny_config(tasks=("d",), num_task_iters=1)
+    population = controller_lib.Controller.create(
+        config, str(tmp_path), continue_from=str(workdir), tasks=TASKS
+    ).run()
+    assert population.tasks == ["a", "b", "c", "d"]
+    immutability.verify(population, recorded, changed_tasks={"d"})
+    old_ids = {r["id"] for r in before.history()[0]}
+    new_ids = {p.id for p in population.paths["d"]}
+    assert min(new_ids) > max(old_ids)  # Id counters continue.
+
+
+def test_auto_continue_ends_in_the_same_state_as_an_uninterrupted_run(
+    finished, tmp_path
+):
+    _, uninterrupted = finished
+    config = tiny_config()
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS
+    )
+    original, calls = controller._run_generation, []
+
+    def crash_on_the_eighth(task, sampler):
+        calls.append(task.name)
+        if len(calls) == 8:  # Loop 3 (task a again), second generation.
+            raise KeyboardInterrupt("killed")
+        original(task, sampler)
+
+    controller._run_generation = crash_on_the_eighth
+    with pytest.raises(KeyboardInterrupt):
+        controller.run()
+    saved = state_lib.load_state(str(tmp_path))
+    assert (saved.loop, saved.generation) == (3, 1)
+    resumed = controller_lib.Controller.resume(
+        config, str(tmp_path), tasks=TASKS
+    ).run()
+    assert summary(resumed) == summary(uninterrupted)
+    for task in uninterrupted.tasks:
+        a = uninterrupted.best_path(task)
+        b = resumed.best_path(task)
+        images = np.zeros((2, 8, 8, 3), "float32")
+        np.testing.assert_array_equal(a(images), b(images))
+
+
+@pytest.mark.parametrize(
+    "method, trained",
+    [
+        (
+            "finetune_all",
+            {"embedding", "cls", "posembed_input", "encoderblock_0"}
+            | {"encoderblock_1", "encoder_norm", "head"},
+        ),
+        ("freeze_bottom:1", {"encoderblock_1", "encoder_norm", "head"}),
+        (
+            "adapters:4",
+            {"residual_adapter_0", "residual_adapter_1"}
+            | {"encoder_norm", "head"},
+        ),
+    ],
+)
+def test_baselines_train_their_components_for_the_whole_budget(
+    method, trained, tmp_path
+):
+    config = tiny_config(tasks=("a",), method=method)
+    config.hparams.num_layers = 2
+    population = run(config, tmp_path)
+    (best,) = population.paths["a"]
+    root = population.paths[ROOT_TASK][0]
+    root_ids = {c.id for c in root.components}
+    own = {c.name for c in best.components if c.id not in root_ids}
+    assert own == trained
+    # One candidate, trained as long as µ2Net's whole run on the task:
+    # N_e × iterations × generations evaluations (spec §7.4).
+    assert len(best.metrics["evals"]) == 2 * 2 * 2
+    assert len(population.history()[0]) == 2  # The root and one child.
+
+
+def test_bad_config_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="config.num_candidates must be"):
+        run(tiny_config(num_candidates=0), tmp_path)
+    with pytest.raises(ValueError, match="Unknown method 'mu3net'"):
+        run(tiny_config(method="mu3net"), tmp_path)
+    config = tiny_config()
+    config.hparams.opt_lr = 0.3
+    with pytest.raises(ValueError, match="Default opt_lr=0.3 is outside"):
+        run(config, tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,208 @@
+"""The engine's step against the spec written out by hand (spec §2.7)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mu2keras import training
+from mu2keras.pretrained import weights as weights_lib
+from tests.training import helpers
+
+
+@pytest.fixture(scope="module")
+def root():
+    return helpers.make_root(num_layers=1)
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return training.Trainer()
+
+
+def trained_state(cand):
+    return {
+        (i, path): np.array(v.numpy())
+        for i in cand.trainable_indices()
+        for path, v in weights_lib.relative_variables(cand.layers[i]).items()
+    }
+
+
+def reference_state(cand, layers):
+    return {
+        (i, path): np.array(v.numpy())
+        for i in cand.trainable_indices()
+        for path, v in weights_lib.relative_variables(layers[i]).items()
+    }
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        {},
+        {"opt_nesterov": True, "opt_lr_schedule": "restarts"},
+        {"opt_momentum": None, "opt_lr_schedule": "constant"},
+    ],
+    ids=["cosine", "nesterov-restarts", "plain-sgd-constant"],
+)
+def test_steps_equal_hand_computed_clipped_sgd(root, trainer, hparams):
+    names = ("encoderblock_0", "encoder_norm")
+    cand = helpers.make_candidate(root, names, **hparams)
+    # Scores that only grow: the snapshot is the final state.
+    count = itertools.count()
+    cand.score_fn = lambda quality: next(count)
+    layers, traces, norms = helpers.reference_training(
+        cand, helpers.train_dataset(), 6, 3, 2
+    )
+    assert max(norms) > 1.0, "clipping must be exercised"
+    result = trainer.train(
+        [cand], helpers.train_dataset(), helpers.validation_dataset(), 3, 2
+    )[0]
+    assert result.snapshot.evaluation == 1
+    want = reference_state(cand, layers)
+    got = trained_state(cand)
+    for key in want:
+        helpers.assert_close(got[key], want[key], rtol=2e-5, atol=2e-6)
+    momentum = result.momentum()
+    for (index, path), trace in traces.items():
+        helpers.assert_close(momentum[index][path], trace, rtol=2e-5, atol=2e-6)
+
+
+def test_frozen_layers_are_bit_identical_and_trainable_ones_move(root, trainer):
+    cand = helpers.make_candidate(root, ("encoderblock_0",), opt_lr=0.3)
+    before = helpers.layer_weights(cand.layers)
+    roots_before = helpers.layer_weights(root.components.values())
+    trainer.train(
+        [cand], helpers.train_dataset(), helpers.validation_dataset(), 4, 2
+    )
+    after = helpers.layer_weights(cand.layers)
+    for layer, trainable, old, new in zip(
+        cand.layers, cand.trainable, before, after, strict=True
+    ):
+        for w_old, w_new in zip(old, new, strict=True):
+            if trainable:
+                assert not np.array_equal(w_old, w_new), layer.name
+            else:
+                assert np.array_equal(w_old, w_new), layer.name
+    for old, new in zip(
+        roots_before,
+        helpers.layer_weights(root.components.values()),
+        strict=True,
+    ):
+        for w_old, w_new in zip(old, new, strict=True):
+            assert np.array_equal(w_old, w_new)
+
+
+def test_clone_starts_from_parent_momentum_and_new_from_zeros(root, trainer):
+    parent = helpers.make_candidate(root, ("encoder_norm",))
+    parent_result = trainer.train(
+        [parent], helpers.train_dataset(), helpers.validation_dataset(), 2, 1
+    )[0]
+    head_index = len(parent.layers) - 1
+    norm_index = head_index - 1
+    parent_momentum = parent_result.momentum()
+    assert np.abs(parent_momentum[head_index]["dense/kernel"]).sum() > 0
+    # The child clones the parent's trained head and encoder norm with their
+    # momentum, and gets a new encoder block (zero momentum).
+    child_layers = list(parent.layers)
+    child_layers[norm_index] = helpers.clone(parent.layers[norm_index])
+    child_layers[head_index] = helpers.clone(parent.layers[head_index])
+    child_layers[3] = helpers.clone(parent.layers[3])
+    momentum = [None] * len(child_layers)
+    momentum[norm_index] = parent_momentum[norm_index]
+    momentum[head_index] = parent_momentum[head_index]
+    trainable = [False, False, False, True, True, True]
+    child = training.Candidate(
+        child_layers, trainable, helpers.HPARAMS, momentum=momentum
+    )
+    layers, _, _ = helpers.reference_training(
+        child, helpers.train_dataset(), 1, 1, 1
+    )
+    trainer.train(
+        [child], helpers.train_dataset(), helpers.validation_dataset(), 1, 1
+    )
+    want = reference_state(child, layers)
+    got = trained_state(child)
+    for key in want:
+        helpers.assert_close(got[key], want[key], rtol=2e-5, atol=2e-6)
+    # Without the parent's momentum the first step differs.
+    zero_child = training.Candidate(
+        [
+            helpers.clone(x) if t else x
+            for x, t in zip(child_layers, trainable, strict=True)
+        ],
+        trainable,
+        helpers.HPARAMS,
+    )
+    zero_layers, _, _ = helpers.reference_training(
+        zero_child, helpers.train_dataset(), 1, 1, 1
+    )
+    zero_want = reference_state(zero_child, zero_layers)
+    head_key = (head_index, "dense/kernel")
+    assert not np.allclose(zero_want[head_key], want[head_key], atol=1e-6)
+
+
+def test_munet_mode_starts_at_zero_and_returns_no_momentum(root):
+    cand = helpers.make_candidate(root, ())
+    head = len(cand.layers) - 1
+    shapes = {
+        p: v.shape
+        for p, v in weights_lib.relative_variables(cand.layers[head]).items()
+    }
+    cand.momentum[head] = {p: np.ones(s, "float32") for p, s in shapes.items()}
+    zero = training.Candidate(
+        [
+            helpers.clone(x) if t else x
+            for x, t in zip(cand.layers, cand.trainable, strict=True)
+        ],
+        cand.trainable,
+        helpers.HPARAMS,
+    )
+    layers, _, _ = helpers.reference_training(
+        zero, helpers.train_dataset(), 2, 2, 1
+    )
+    munet = training.Trainer(inherit_momentum=False)
+    result = munet.train(
+        [cand], helpers.train_dataset(), helpers.validation_dataset(), 2, 1
+    )[0]
+    assert result.snapshot.momentum is None
+    assert result.momentum() == [None] * len(cand.layers)
+    want, got = reference_state(zero, layers), trained_state(cand)
+    for key in want:
+        helpers.assert_close(got[key], want[key], rtol=2e-5, atol=2e-6)
+
+
+def test_bfloat16_trace_is_rounded_on_store_only():
+    variable = tf.Variable(np.zeros(3, "float32"))
+    optimizer = training.TraceSGD(
+        learning_rate=0.1, momentum=0.5, momentum_dtype="bfloat16"
+    )
+    optimizer.build([variable])
+    grad = np.array([0.3, 1e-3 + 1e-6, 0.1], "float32")  # norm < 1
+    optimizer.apply([tf.constant(grad)], [variable])
+    np.testing.assert_allclose(variable.numpy(), -0.1 * grad, rtol=1e-6)
+    stored = optimizer.traces[0].numpy().astype("float32")
+    rounded = tf.cast(tf.cast(grad, tf.bfloat16), tf.float32).numpy()
+    np.testing.assert_array_equal(stored, rounded)
+    assert optimizer.traces[0].dtype == "bfloat16"
+
+
+def test_candidate_rejects_bad_inputs(root):
+    layers = list(root.components.values())
+    with pytest.raises(ValueError, match="no trainable layer"):
+        training.Candidate(layers, [False] * len(layers), helpers.HPARAMS)
+    with pytest.raises(ValueError, match="flags for"):
+        training.Candidate(layers, [True], helpers.HPARAMS)
+    with pytest.raises(ValueError, match="hparams lack"):
+        training.Candidate(layers, [True] * len(layers), {"opt_lr": 0.1})
+    bad = dict(helpers.HPARAMS, opt_momentum=1.5)
+    with pytest.raises(ValueError, match="opt_momentum"):
+        training.Candidate(layers, [True] * len(layers), bad)
+    with pytest.raises(ValueError, match="not variables of"):
+        training.Candidate(
+            layers,
+            [True] * len(layers),
+            helpers.HPARAMS,
+            momentum=[{"nope": np.zeros(1)}] + [None] * (len(layers) - 1),
+        )
