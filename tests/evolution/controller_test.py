@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 from mu2keras import experiment
 from mu2keras import immutability
@@ -65,9 +66,17 @@ def summary(population):
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def op_determinism():
+    # Issue 5: with op determinism, a resumed run repeats the metrics too.
+    # Process-wide, so it is switched off again for the other modules.
+    tf.config.experimental.enable_op_determinism()
+    yield
+    tf_config.disable_op_determinism()
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    tf.config.experimental.enable_op_determinism()
     workdir = tmp_path_factory.mktemp("run")
     population = run(tiny_config(), workdir)
     return workdir, population
