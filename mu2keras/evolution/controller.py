@@ -26,6 +26,7 @@ from mu2keras import experiment
 from mu2keras import export
 from mu2keras import immutability
 from mu2keras import population as population_lib
+from mu2keras import progress as progress_lib
 from mu2keras import state as state_lib
 from mu2keras import storage
 from mu2keras.component import ROOT_TASK
@@ -60,6 +61,8 @@ class Controller:
         loop, generation: int. Where to start (0, 0 for a new run).
         rng_state: dict or None. A saved generator state to resume.
         seed_order: list of path ids or None. The active task's seed list.
+        progress: `mu2keras.progress.Progress` or None (no reporting). Told
+            when the run starts and after each generation and task.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Controller:
         generation=0,
         rng_state=None,
         seed_order=None,
+        progress=None,
     ):
         self.config = config
         self.defaults, self.ranges = experiment.check_config(config)
@@ -88,6 +92,7 @@ class Controller:
             self.rng.bit_generator.state = rng_state
         self._seed_order = seed_order
         self._tasks = dict(tasks or {})
+        self.progress = progress or progress_lib.Progress()
         self.trainer = trainer_lib.Trainer(
             strategy=strategy,
             jit_compile=config.jit_compile,
@@ -162,6 +167,7 @@ class Controller:
         """Runs the remaining loops; returns the population."""
         if self.config.check_immutability:
             self._fingerprints = immutability.fingerprints(self.population)
+        self.progress.run_started(self)
         while self.loop < self.num_loops:
             name = self.config.tasks[self.loop % len(self.config.tasks)]
             self._run_task(name)
@@ -205,6 +211,7 @@ class Controller:
             best.metrics["quality"],
             best.metrics["test_quality"],
         )
+        self.progress.task_done(self, task.name, best)
 
     def _seeds(self, task):
         paths = self.population.seed_paths(task)
@@ -231,6 +238,7 @@ class Controller:
         for child, result in zip(children, results, strict=True):
             self._record(task.name, child, result)
         self.population.garbage_collect()
+        self.progress.generation_done(self, task.name, children, results)
 
     def _sample_data_hparams(self, task, mutate=True):
         """Spec §2.3: defaults, then the task's best, then mutations with

@@ -113,8 +113,9 @@ def search_space(setting, autotune="default", max_layers=None):
     Args:
         setting: str. "ti0", "ti3", "b16" or "l16".
         autotune: str. "default" (the setting's table), "v1", "v2" or "off".
-        max_layers: int or None. Adds a `num_layers` range 1..max_layers,
-            as the `Size scale:P` configurations do (spec §2.8).
+        max_layers: int or None. Adds a `num_layers` range 1..max_layers
+            (0..top for a setting that grows from 0 layers), as the `Size
+            scale:P` configurations do (spec §2.8).
 
     Returns:
         Two new dicts: default hyperparameters, and key -> ordered values.
@@ -135,7 +136,11 @@ def search_space(setting, autotune="default", max_layers=None):
     if autotune != "off":
         ranges.update(copy.deepcopy(AUTOTUNE[autotune]))
     if max_layers is not None:
-        ranges["num_layers"] = list(range(1, max_layers + 1))
+        # Size scale lets layers be dropped down to 1 (spec §2.8); a setting
+        # that grows from 0 (ti0) keeps 0 and its own top.
+        top = max([max_layers] + ranges.get("num_layers", []))
+        low = min(1, defaults["num_layers"])
+        ranges["num_layers"] = list(range(low, top + 1))
     validate(defaults, ranges)
     return defaults, ranges
 

@@ -78,6 +78,12 @@ class EncoderBlock(keras.layers.Layer):
             name="attention",
         )
         self.attention.build(input_shape, input_shape)
+        if self.seed is not None:
+            # Keras clones a seeded initializer for each attention sublayer,
+            # so query, key, value and output would start equal: reseed.
+            for offset, dense in enumerate(self._attention_denses()):
+                init = keras.initializers.GlorotUniform(self._seed(10 + offset))
+                dense.kernel.assign(init(dense.kernel.shape))
         self.norm_2 = self._layer_norm("norm_2", input_shape)
         self.mlp_dense_1 = self._dense("mlp_dense_1", self.mlp_dim, 1)
         self.mlp_dense_1.build(input_shape)
@@ -86,6 +92,10 @@ class EncoderBlock(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(
             self.dropout_rate, seed=self._seed(5), dtype=self.dtype_policy
         )
+
+    def _attention_denses(self):
+        a = self.attention
+        return (a.query_dense, a.key_dense, a.value_dense, a.output_dense)
 
     def _layer_norm(self, name, input_shape):
         layer = keras.layers.LayerNormalization(

@@ -70,6 +70,8 @@ def test_settings_pick_their_autotune_and_base_ranges():
     assert off == {}
     _, scaled = ss.search_space("ti3", "off", max_layers=3)
     assert scaled == {"num_layers": [1, 2, 3]}
+    _, grown = ss.search_space("ti0", "off", max_layers=1)
+    assert grown == {"num_layers": [0, 1, 2, 3]}
 
 
 def test_ranges_are_copies():

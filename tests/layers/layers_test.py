@@ -111,6 +111,19 @@ def test_same_seed_gives_same_weights_and_other_seed_differs():
     assert not np.array_equal(first[2], other[2])  # Query kernels.
 
 
+def test_attention_kernels_are_initialised_independently():
+    block = layers.EncoderBlock(2, 16, 32, seed=3)
+    block.build(TOKENS)
+    a = block.attention
+    kernels = [
+        np.asarray(d.kernel).reshape(-1)[:64]
+        for d in (a.query_dense, a.key_dense, a.value_dense, a.output_dense)
+    ]
+    for i in range(4):
+        for j in range(i):
+            assert not np.allclose(kernels[i], kernels[j])
+
+
 def test_patch_embedding_flattens_grid_row_major():
     layer = layers.PatchEmbedding(2, 2)
     layer.build((None, 4, 4, 1))

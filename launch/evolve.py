@@ -1,0 +1,229 @@
+r"""Grows a µ2Net multitask system: the tasks of a config, one after another.
+
+Run from the repository root. A new run, the demo config (the main job):
+
+  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo
+
+A config takes an argument after a colon and field overrides:
+
+  python -m launch.evolve --config=configs/ti3_chars.py:method=adapters:16 \
+      --config.num_samples_per_task=16 --workdir=/tmp/chars_adapters
+
+Resume an interrupted run where its last state left it (also starts the
+run if the workdir has none yet, so the same command survives preemption):
+
+  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo \
+      --auto_continue
+
+Add a config's tasks to a finished system (the ViT-L/16 stages, spec §4):
+
+  python -m launch.evolve --config=configs/l16_vtab_full.py --tpu=local \
+      --continue_from=gs://BUCKET/l16_vit --workdir=gs://BUCKET/l16_vtab_full
+
+The workdir (local or gs://) receives the states (`state_{loop}_{gen}`,
+`LAST`), the whole-system SavedModel (`saved_model`, refreshed after each
+task) and TensorBoard scalars (`tensorboard`). See docs/launchers.md.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Experiment config file, `path.py` or `path.py:arg` (see configs/).",
+    lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Run directory, local or gs:// (states, SavedModel)."
+)
+_TPU = flags.DEFINE_string(
+    "tpu", None, "TPU name or address, or 'local' on a TPU VM."
+)
+_CONTINUE_FROM = flags.DEFINE_string(
+    "continue_from",
+    None,
+    "A finished run's workdir or state directory: add the config's tasks "
+    "to that system (read, never modified).",
+)
+_AUTO_CONTINUE = flags.DEFINE_bool(
+    "auto_continue",
+    False,
+    "Resume the run in --workdir from its last state, if it has one.",
+)
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Overrides config.seed (every random decision of the run)."
+)
+_LOG_PROGRESS = flags.DEFINE_bool(
+    "log_progress", True, "Log a line per candidate, generation and task."
+)
+flags.mark_flags_as_required(["config", "workdir"])
+
+# Fields that may change when a run resumes: none of them alters a decision.
+_RESUMABLE_FIELDS = (
+    "data_dir",
+    "intermediate_state_secs",
+    "keep_states",
+    "export_saved_model",
+)
+
+
+def parse_flags(argv):
+    """absl's parser, plus a short message for an unknown --config.FIELD."""
+    try:
+        return app.parse_flags_with_usage(argv)
+    except AttributeError as error:  # What ml_collections raises for it.
+        cause = error.args[0] if error.args else error
+        text = cause.args[0] if isinstance(cause, KeyError) else str(cause)
+        raise SystemExit(
+            f"FATAL Flags parsing error: --config: no field {text}"
+        ) from None
+
+
+def fail(message):
+    """Exits with status 1, printing only `message` (no traceback)."""
+    raise SystemExit(f"evolve: {message}")
+
+
+def load_config():
+    """The checked config, with --seed applied."""
+    from mu2keras import experiment
+
+    try:
+        config = _CONFIG.value
+        if _SEED.value is not None:
+            config.seed = _SEED.value
+        experiment.check_config(config)
+        check_tasks(config.tasks, config.data_dir or None)
+    except (AttributeError, KeyError, OSError, ValueError) as error:
+        fail(f"--config: {error}")
+    return config
+
+
+def check_tasks(names, data_dir):
+    """Fails on an unknown task, or an embedded one whose data is missing."""
+    from mu2keras import tasks
+    from mu2keras.tasks import task as task_lib
+
+    for name in names:
+        task, _ = task_lib.split_private(name)
+        if task in tasks.EMBEDDED_TASKS:
+            tasks.get_task(task, data_dir=data_dir)  # Finds its files.
+        elif task not in tasks.task_names():
+            tasks.get_task(task)  # Raises, suggesting close names.
+
+
+def check_workdirs(config):
+    """Fails unless --workdir, --auto_continue and --continue_from agree.
+
+    Returns:
+        The state to resume, or None for a new run.
+    """
+    from mu2keras import state as state_lib
+    from mu2keras import storage
+
+    last = state_lib.latest_state(_WORKDIR.value)
+    if last is not None:
+        if not _AUTO_CONTINUE.value:
+            fail(
+                f"--workdir={_WORKDIR.value} already holds a run (last state "
+                f"{last}); pass --auto_continue to resume it, or choose a new "
+                "workdir."
+            )
+        check_same_config(config, last)
+        return last
+    source = _CONTINUE_FROM.value
+    if source and not (
+        state_lib.latest_state(source)
+        or storage.exists(storage.join(source, state_lib.MANIFEST))
+    ):
+        fail(
+            f"--continue_from={source} is neither a run's workdir (no LAST "
+            "file) nor a state directory (no MANIFEST.json)."
+        )
+    return None
+
+
+def check_same_config(config, state_dir):
+    """A resumed run keeps its config: fails naming the changed fields."""
+    from mu2keras import state as state_lib
+    from mu2keras import storage
+
+    saved = json.loads(storage.read(storage.join(state_dir, state_lib.CONFIG)))
+    saved = _flatten(saved.get("experiment", {}))
+    given = _flatten(json.loads(json.dumps(config.to_dict())))
+    changed = sorted(
+        key
+        for key in set(saved) | set(given)
+        if saved.get(key) != given.get(key)
+        and key.split(".")[0] not in _RESUMABLE_FIELDS
+    )
+    if changed:
+        fail(
+            "--auto_continue: the config differs from the one the run "
+            f"started with in {', '.join(changed)}. Resume with the same "
+            "config (and --seed), or use a new --workdir."
+        )
+
+
+def _flatten(tree, prefix=""):
+    result = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            result.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            result[f"{prefix}{key}"] = value
+    return result
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    config = load_config()
+    resume = check_workdirs(config)
+    import tensorflow as tf
+
+    from mu2keras import progress as progress_lib
+    from mu2keras import state as state_lib
+    from mu2keras.evolution import controller as controller_lib
+    from mu2keras.training import strategy as strategy_lib
+
+    progress_lib.quiet_tensorflow_info()
+    workdir = _WORKDIR.value
+    strategy = strategy_lib.make_strategy(tpu=_TPU.value)
+    devices = [d.name for d in tf.config.list_logical_devices()]
+    logging.info("TensorFlow %s, devices %s", tf.__version__, devices)
+    logging.info(
+        "Strategy %s, %d replicas",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+    )
+    logging.info("Config:\n%s", config)
+    kwargs = dict(
+        strategy=strategy,
+        progress=progress_lib.RunProgress(
+            workdir, log_lines=_LOG_PROGRESS.value
+        ),
+    )
+    if resume:
+        logging.info("Resuming %s from %s.", workdir, resume)
+        controller = controller_lib.Controller.resume(config, workdir, **kwargs)
+    else:
+        controller = controller_lib.Controller.create(
+            config, workdir, continue_from=_CONTINUE_FROM.value, **kwargs
+        )
+    population = controller.run()
+    logging.info(
+        "Done: %d tasks in %s; last state %s.",
+        len(population.tasks),
+        workdir,
+        state_lib.latest_state(workdir),
+    )
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
