@@ -27,12 +27,6 @@ from mu2keras.tasks import BENCHMARKS
 
 
 def get_config(arg=None):
-    arg = common.parse_arg(arg, method="mu2net", autotune="", runlocal=False)
-    config = common.setting_config("b16", arg)
-    config.tasks = list(BENCHMARKS["vdd"])
-    if arg.runlocal:
-        config.update(common.RUNLOCAL)
-        config.root.variant = "testing"
-        config.root.augreg_npz = ""
-        config.hparams.ds_image_size = 32
-    return config
+    return common.benchmark_config(
+        "b16", BENCHMARKS["vdd"], arg, runlocal_image_size=32
+    )

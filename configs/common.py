@@ -228,3 +228,25 @@ def set_method(config, method, autotune):
         config.autotune = (
             autotune or search_space.DEFAULT_AUTOTUNE[config.setting]
         )
+
+
+def benchmark_config(setting, tasks, arg, runlocal_image_size=None):
+    """A reference setting on a task list, with its `runlocal` shrink block.
+
+    Args:
+        setting: str. "ti0", "ti3", "b16" or "l16".
+        tasks: list of str. The task names, in order.
+        arg: str or None. The config argument (`method`, `autotune`,
+            `runlocal`).
+        runlocal_image_size: int or None. Image size of the tiny local run.
+    """
+    arg = parse_arg(arg, method="mu2net", autotune="", runlocal=False)
+    config = setting_config(setting, arg)
+    config.tasks = list(tasks)
+    if arg.runlocal:
+        config.update(RUNLOCAL)
+        config.root.variant = "testing"
+        config.root.augreg_npz = ""
+        if runlocal_image_size:
+            config.hparams.ds_image_size = runlocal_image_size
+    return config

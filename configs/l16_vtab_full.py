@@ -9,25 +9,11 @@ tenth of ImageNet), N_e = 4, 9,984 validation examples, 128 samples per task
 (4 generations × 32 candidates on the reference's TPUv4-32), 1 iteration,
 auto-tune v2, no adapter mutation, size reference 303,303,682 parameters.
 
-The five stages on a Cloud TPU VM (run each line on every worker with
-`gcloud compute tpus tpu-vm ssh $TPU --zone=$ZONE --worker=all --command`;
-`--auto_continue` makes a re-run resume a preempted stage):
+On a Cloud TPU VM (on every worker; `configs/l16_vit.py` sets W and DATA and
+lists all five stages):
 
-  W=gs://$BUCKET/mu2keras/l16 DATA=gs://$BUCKET/tensorflow_datasets
-  python -m launch.evolve --config=configs/l16_vit.py --tpu=local \
-      --workdir=$W/l16_vit \
-      --config.data_dir=$DATA --auto_continue
   python -m launch.evolve --config=configs/l16_vtab_full.py --tpu=local \
       --workdir=$W/l16_vtab_full --continue_from=$W/l16_vit \
-      --config.data_dir=$DATA --auto_continue
-  python -m launch.evolve --config=configs/l16_vdd.py --tpu=local \
-      --workdir=$W/l16_vdd --continue_from=$W/l16_vtab_full \
-      --config.data_dir=$DATA --auto_continue
-  python -m launch.evolve --config=configs/l16_chars.py --tpu=local \
-      --workdir=$W/l16_chars --continue_from=$W/l16_vdd \
-      --config.data_dir=$DATA --auto_continue
-  python -m launch.evolve --config=configs/l16_vtab_1k.py --tpu=local \
-      --workdir=$W/l16_vtab_1k --continue_from=$W/l16_chars \
       --config.data_dir=$DATA --auto_continue
 
 A local wiring check of this stage, with a tiny random root and budget (the
@@ -46,12 +32,6 @@ from mu2keras.tasks import BENCHMARKS
 
 
 def get_config(arg=None):
-    arg = common.parse_arg(arg, method="mu2net", autotune="", runlocal=False)
-    config = common.setting_config("l16", arg)
-    config.tasks = list(BENCHMARKS["vtab_full"])
-    if arg.runlocal:
-        config.update(common.RUNLOCAL)
-        config.root.variant = "testing"
-        config.root.augreg_npz = ""
-        config.hparams.ds_image_size = 32
-    return config
+    return common.benchmark_config(
+        "l16", BENCHMARKS["vtab_full"], arg, runlocal_image_size=32
+    )

@@ -28,11 +28,4 @@ from mu2keras.tasks import BENCHMARKS
 
 
 def get_config(arg=None):
-    arg = common.parse_arg(arg, method="mu2net", autotune="", runlocal=False)
-    config = common.setting_config("ti3", arg)
-    config.tasks = list(BENCHMARKS["chars"])
-    if arg.runlocal:
-        config.update(common.RUNLOCAL)
-        config.root.variant = "testing"
-        config.root.augreg_npz = ""
-    return config
+    return common.benchmark_config("ti3", BENCHMARKS["chars"], arg)
