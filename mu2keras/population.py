@@ -15,23 +15,22 @@ from mu2keras import routing
 from mu2keras.component import ROOT_TASK
 from mu2keras.component import Component
 from mu2keras.path import Path
-
-# A task named "private:NAME" is the private task NAME (spec §2.10): its
-# paths are never offered as parents to other tasks.
-PRIVATE_PREFIX = "private:"
+from mu2keras.tasks.task import PRIVATE_PREFIX
+from mu2keras.tasks.task import split_private
 
 
 def parse_task_name(name):
     """Splits "private:NAME" into ("NAME", True); "NAME" into ("NAME", False).
 
+    The `private:` prefix (spec §2.10) is parsed by
+    `mu2keras.tasks.task.split_private`; here the root pseudo-task's name
+    and a doubled prefix are refused too.
+
     Raises:
         ValueError: for an empty name, or the root pseudo-task's name.
     """
-    if not isinstance(name, str):
-        raise ValueError(f"A task name is a str; got {name!r}.")
-    private = name.startswith(PRIVATE_PREFIX)
-    task = name[len(PRIVATE_PREFIX) :] if private else name
-    if not task or task.startswith(PRIVATE_PREFIX):
+    task, private = split_private(name)
+    if task.startswith(PRIVATE_PREFIX):
         raise ValueError(f"Invalid task name {name!r}.")
     if task == ROOT_TASK:
         raise ValueError(
