@@ -16,6 +16,7 @@ import tensorflow as tf
 from mu2keras import architecture
 from mu2keras import roots
 from mu2keras import training
+from mu2keras.component import copy_layer
 
 NUM_CLASSES = 10
 HPARAMS = dict(
@@ -72,13 +73,6 @@ def datasets(image_size, batch_size, val_batches, val_batch, seed=0):
     return train.prefetch(2), val
 
 
-def clone(layer):
-    copy = type(layer).from_config(layer.get_config())
-    copy.build_from_config(layer.get_build_config())
-    copy.set_weights(layer.get_weights())
-    return copy
-
-
 class PathFactory:
     """Candidates on one root, as µ2Net's mutations make them (spec §2.5).
 
@@ -101,7 +95,7 @@ class PathFactory:
             self._new[name] = architecture.new_component(
                 name, self.variant, self.image_size, num_classes=NUM_CLASSES
             )
-        return clone(self._new[name])
+        return copy_layer(self._new[name])
 
     def candidate(self, num_layers, cloned, **hparams):
         """A candidate with `num_layers` blocks, `cloned` root parts cloned.
@@ -118,7 +112,7 @@ class PathFactory:
                 layers.append(self._new_component(name))
                 trainable.append(True)
             elif name in cloned or name == architecture.ENCODER_NORM:
-                layers.append(clone(self.root.components[name]))
+                layers.append(copy_layer(self.root.components[name]))
                 trainable.append(True)
             else:
                 layers.append(self.root.components[name])
