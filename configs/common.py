@@ -15,6 +15,7 @@ import ml_collections
 
 from mu2keras import experiment
 from mu2keras.evolution import method as method_lib
+from mu2keras.evolution import score
 from mu2keras.evolution import search_space
 from mu2keras.pretrained.augreg import AUGREG_CHECKPOINTS
 from mu2keras.pretrained.augreg import AUGREG_DIR
@@ -78,7 +79,7 @@ ROOTS = {
 }
 
 # Spec §2.8: `ref_params` of the size penalty, per ViT variant.
-REFERENCE_PARAMS = {"Ti/16": 1_484_162, "B/16": 85_652_738, "L/16": 303_303_682}
+REFERENCE_PARAMS = score.REFERENCE_PARAMS
 
 # Values of the `autotune=` argument ("": the setting's table, spec §2.6).
 AUTOTUNE_ARGS = ("", "v1", "v2", "off")

@@ -20,6 +20,14 @@ Add a config's tasks to a finished system (the ViT-L/16 stages, spec §4):
   python -m launch.evolve --config=configs/l16_vtab_full.py --tpu=local \
       --continue_from=gs://BUCKET/l16_vit --workdir=gs://BUCKET/l16_vtab_full
 
+Grow a new system whose root is a copy of the best path of a task of a
+finished run (with a new head): here the demo's Fashion-MNIST path, a small
+ViT trained on the demo's first task, roots a new demo system:
+
+  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo
+  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/promoted \
+      --promote_from=/tmp/demo --promote_task=embedded/fashion_mnist
+
 The workdir (local or gs://) receives the states (`state_{loop}_{gen}`,
 `LAST`), the whole-system SavedModel (`saved_model`, refreshed after each
 task) and TensorBoard scalars (`tensorboard`). See docs/launchers.md.
@@ -49,6 +57,19 @@ _CONTINUE_FROM = flags.DEFINE_string(
     None,
     "A finished run's workdir or state directory: add the config's tasks "
     "to that system (read, never modified).",
+)
+_PROMOTE_FROM = flags.DEFINE_string(
+    "promote_from",
+    None,
+    "A run's workdir or state directory: the new system's root is a copy of "
+    "the best path of --promote_task there (read, never modified). Sets "
+    "config.root.promote_from.",
+)
+_PROMOTE_TASK = flags.DEFINE_string(
+    "promote_task",
+    None,
+    "The task of --promote_from whose best path becomes the root. Sets "
+    "config.root.promote_task.",
 )
 _AUTO_CONTINUE = flags.DEFINE_bool(
     "auto_continue",
@@ -97,11 +118,33 @@ def load_config():
         config = _CONFIG.value
         if _SEED.value is not None:
             config.seed = _SEED.value
+        apply_promotion(config)
         experiment.check_config(config)
         check_tasks(config.tasks, config.data_dir or None)
     except (AttributeError, KeyError, OSError, ValueError) as error:
         fail(f"--config: {error}")
     return config
+
+
+def apply_promotion(config):
+    """Sets config.root.promote_* from the flags; fails on a wrong mix."""
+    source, task = _PROMOTE_FROM.value, _PROMOTE_TASK.value
+    if bool(source) != bool(task):
+        fail(
+            "--promote_from and --promote_task go together (the run or state "
+            f"to promote from, and its task); got --promote_from={source!r}, "
+            f"--promote_task={task!r}."
+        )
+    if source:
+        config.root.promote_from = source
+        config.root.promote_task = task
+    if config.root.promote_from and _CONTINUE_FROM.value:
+        fail(
+            f"--continue_from={_CONTINUE_FROM.value} adds tasks to an existing "
+            "system; --promote_from="
+            f"{config.root.promote_from} starts a new one from a task's path. "
+            "Give one of them."
+        )
 
 
 def check_tasks(names, data_dir):
@@ -136,30 +179,37 @@ def check_workdirs(config):
             )
         check_same_config(config, last)
         return last
-    source = _CONTINUE_FROM.value
-    if source and not (
-        state_lib.latest_state(source)
-        or storage.exists(storage.join(source, state_lib.MANIFEST))
+    for flag, source in (
+        ("--continue_from", _CONTINUE_FROM.value),
+        ("--promote_from", config.root.promote_from),
     ):
-        fail(
-            f"--continue_from={source} is neither a run's workdir (no LAST "
-            "file) nor a state directory (no MANIFEST.json)."
-        )
+        if source and not (
+            state_lib.latest_state(source)
+            or storage.exists(storage.join(source, state_lib.MANIFEST))
+        ):
+            fail(
+                f"{flag}={source} is neither a run's workdir (no LAST file) "
+                "nor a state directory (no MANIFEST.json)."
+            )
     return None
 
 
 def check_same_config(config, state_dir):
     """A resumed run keeps its config: fails naming the changed fields."""
+    from mu2keras import experiment
     from mu2keras import state as state_lib
     from mu2keras import storage
 
     saved = json.loads(storage.read(storage.join(state_dir, state_lib.CONFIG)))
     saved = _flatten(saved.get("experiment", {}))
     given = _flatten(json.loads(json.dumps(config.to_dict())))
+    # A field added to the config after the run started had its default.
+    defaults = experiment.default_config().to_dict()
+    defaults = _flatten(json.loads(json.dumps(defaults)))
     changed = sorted(
         key
         for key in set(saved) | set(given)
-        if saved.get(key) != given.get(key)
+        if saved.get(key, defaults.get(key)) != given.get(key)
         and key.split(".")[0] not in _RESUMABLE_FIELDS
     )
     if changed:
@@ -178,6 +228,24 @@ def _flatten(tree, prefix=""):
         else:
             result[f"{prefix}{key}"] = value
     return result
+
+
+def create_controller(config, workdir, kwargs):
+    """A controller for a new run; a promotion that fails stops it here.
+
+    Builds the root (nothing is written yet), so an unknown, private or
+    active --promote_task, or a damaged state, fails without a traceback.
+    """
+    from mu2keras.evolution import controller as controller_lib
+
+    try:
+        return controller_lib.Controller.create(
+            config, workdir, continue_from=_CONTINUE_FROM.value, **kwargs
+        )
+    except ValueError as error:  # StateError is one.
+        if not config.root.promote_from:
+            raise
+        fail(f"--promote_from={config.root.promote_from}: {error}")
 
 
 def main(argv):
@@ -213,9 +281,7 @@ def main(argv):
         logging.info("Resuming %s from %s.", workdir, resume)
         controller = controller_lib.Controller.resume(config, workdir, **kwargs)
     else:
-        controller = controller_lib.Controller.create(
-            config, workdir, continue_from=_CONTINUE_FROM.value, **kwargs
-        )
+        controller = create_controller(config, workdir, kwargs)
     population = controller.run()
     logging.info(
         "Done: %d tasks in %s; last state %s.",

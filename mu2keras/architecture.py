@@ -28,7 +28,9 @@ ViTVariant = collections.namedtuple(
 )
 
 # The vit_jax model configs; `num_layers` is the full depth of the variant.
-# "testing" is a tiny variant for tests and quick local runs.
+# "Mu/4" (micro, patch 4) is the root of the offline study (benchmarks/,
+# configs/study.py): small enough to train on 2 CPU cores. "testing" is a
+# tiny variant for tests and quick local runs.
 VIT_VARIANTS = {
     v.name: v
     for v in (
@@ -37,6 +39,7 @@ VIT_VARIANTS = {
         ViTVariant("B/16", 16, 768, 3072, 12, 12),
         ViTVariant("L/16", 16, 1024, 4096, 16, 24),
         ViTVariant("H/14", 14, 1280, 5120, 16, 32),
+        ViTVariant("Mu/4", 4, 64, 256, 4, 4),
         ViTVariant("testing", 4, 16, 32, 2, 2),
     )
 }

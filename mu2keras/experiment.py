@@ -24,7 +24,8 @@ def default_config():
         "private:cmaterdb/telugu",
     ]
     c.data_dir = ""  # TFDS / embedded data folder ("" = defaults).
-    # The root (spec §1.3): random, an AugReg .npz, or a keras-hub preset.
+    # The root (spec §1.3): random, an AugReg .npz, a keras-hub preset, or
+    # a task's best path promoted from another system.
     c.root = ml_collections.ConfigDict()
     c.root.variant = "Ti/16"
     # Blocks of a random root; -1: the setting's `num_layers`. The root is
@@ -33,6 +34,15 @@ def default_config():
     c.root.seed = 0
     c.root.augreg_npz = ""
     c.root.keras_hub_preset = ""
+    # Promotion (`mu2keras.roots.promote_from_state`): a run's workdir or a
+    # state directory, and one of its (ended, non-private) tasks, both or
+    # neither. The root is a copy of that task's best path with a new head;
+    # its ViT variant and resolution are the path's (`variant` and
+    # `num_layers` above are unused), and the root path's `num_layers`,
+    # `adapter_layers` and `adapter_dim` are the path's, so children start
+    # as the promoted path (the baseline methods keep their own).
+    c.root.promote_from = ""
+    c.root.promote_task = ""
     # Search space (spec §2.6) and method (spec §7.4, §10).
     c.setting = "ti0"
     c.autotune = "default"
@@ -79,6 +89,7 @@ def check_config(config):
             f" is smaller than config.batch_size={config.batch_size}."
         )
     architecture.get_variant(config.root.variant)
+    _check_promotion(config.root)
     defaults, ranges = hparam_space(config)
     method_lib.parse_method(config.method, defaults["num_layers"])
     if not 0.0 < config.score_base <= 1.0:
@@ -91,6 +102,22 @@ def check_config(config):
             f"{config.momentum_dtype!r}."
         )
     return defaults, ranges
+
+
+def _check_promotion(rc):
+    if bool(rc.promote_from) != bool(rc.promote_task):
+        raise ValueError(
+            "config.root.promote_from and config.root.promote_task go "
+            f"together; got promote_from={rc.promote_from!r}, "
+            f"promote_task={rc.promote_task!r}."
+        )
+    for name in ("augreg_npz", "keras_hub_preset"):
+        if rc.promote_from and rc[name]:
+            raise ValueError(
+                f"config.root.promote_from={rc.promote_from!r} makes the "
+                f"root; it cannot be combined with config.root.{name}="
+                f'{rc[name]!r} (set it to "").'
+            )
 
 
 def _positive(config, *names):
@@ -133,7 +160,9 @@ def build_root(config, defaults):
 
     Returns:
         A `mu2keras.roots.Root`, and the root path's hyperparameters: the
-        defaults plus the root's ViT variant.
+        defaults plus the root's ViT variant; for a promoted root also its
+        `roots.root_hparams` (depth and adapters), except with a baseline
+        method, which fixes them.
     """
     rc = config.root
     image_size = defaults["ds_image_size"]
@@ -141,7 +170,12 @@ def build_root(config, defaults):
         raise ValueError(
             "config.root: give augreg_npz or keras_hub_preset, not both."
         )
-    if rc.augreg_npz:
+    _check_promotion(rc)
+    if rc.promote_from:
+        root = roots.promote_from_state(
+            rc.promote_from, rc.promote_task, seed=rc.seed
+        )
+    elif rc.augreg_npz:
         root = pretrained.load_augreg_npz(rc.augreg_npz, rc.variant, image_size)
     elif rc.keras_hub_preset:
         import keras_hub
@@ -154,5 +188,8 @@ def build_root(config, defaults):
             num_layers = max(defaults["num_layers"], 0)
         root = roots.make_root(rc.variant, num_layers, image_size, rc.seed)
     hparams = dict(defaults)
+    method = method_lib.parse_method(config.method, defaults["num_layers"])
+    if rc.promote_from and not method.baseline:
+        hparams.update(roots.root_hparams(root))
     hparams[VARIANT_KEY] = root.variant._asdict()
     return root, hparams

@@ -24,14 +24,15 @@ signatures that use them. Exports are written to a temporary directory and
 renamed into place.
 """
 
+import json
 import re
 
+import numpy as np
 import tensorflow as tf
 
-from mu2keras import architecture
+from mu2keras import layers
 from mu2keras import routing
 from mu2keras import storage
-from mu2keras.component import copy_layer
 from mu2keras.population import parse_task_name
 from mu2keras.routing import LOGIT_PADDING
 
@@ -62,44 +63,154 @@ def _images_spec():
     return tf.TensorSpec(None, tf.float32, name="images")
 
 
-class _Task:
-    """One task's path, on copied layers, as graph code."""
+class _Kernels:
+    """One graph per component structure, shared by all its components.
 
-    def __init__(self, name, layers, image_size, num_classes):
+    A kernel is a `tf.function` of the input and a component's weights,
+    run through `keras.Layer.stateless_call`; components of one structure
+    (class, forward-relevant config, input shape) call the same one with
+    their own weights. Each component's weights are stored as one flat
+    variable per dtype (the kernel slices and reshapes them), since
+    TensorFlow's save and restore functions grow by about 1 kB per
+    variable. So the SavedModel holds a graph per structure and a few
+    variables per component, and its size stays close to 4 bytes per
+    parameter as tasks are added.
+    """
+
+    def __init__(self):
+        self._kernels = {}
+        self._weights = {}  # id(layer) -> list of flat tf.Variables.
+
+    @property
+    def variables(self):
+        return [v for flat in self._weights.values() for v in flat]
+
+    def add(self, layer):
+        """Copies a component's weights into new variables (eagerly)."""
+        if id(layer) not in self._weights:
+            self._weights[id(layer)] = _flat_weights(_variables(layer))
+
+    def __call__(self, layer, x):
+        key = _structure(layer, x)
+        if key not in self._kernels:
+            self._kernels[key] = _kernel(layer, x)
+        flat = [tf.convert_to_tensor(v) for v in self._weights[id(layer)]]
+        return self._kernels[key](x, flat)
+
+
+def _variables(layer):
+    return list(layer.trainable_variables) + list(layer.non_trainable_variables)
+
+
+def _dtypes(variables):
+    return sorted({v.dtype for v in variables})
+
+
+def _flat_weights(variables):
+    return [
+        tf.Variable(
+            np.concatenate(
+                [np.ravel(v.numpy()) for v in variables if v.dtype == dtype]
+            ),
+            trainable=False,
+        )
+        for dtype in _dtypes(variables)
+    ]
+
+
+# Config keys that only change initial weights or bookkeeping, not forward.
+_NOT_STRUCTURE = {"name", "seed", "trainable"}
+
+
+def _structure(layer, x):
+    config = {
+        k: v
+        for k, v in layer.get_config().items()
+        if k not in _NOT_STRUCTURE and not k.endswith("_initializer")
+    }
+    config = json.dumps(config, sort_keys=True, default=str)
+    return type(layer), config, tuple(x.shape[1:])
+
+
+def _kernel(template, x):
+    variables = _variables(template)
+    num_trainable = len(template.trainable_variables)
+
+    def run(inputs, flat):
+        values = [None] * len(variables)
+        for dtype, tensor in zip(_dtypes(variables), flat, strict=True):
+            offset = 0
+            for i, v in enumerate(variables):
+                if v.dtype == dtype:
+                    size = int(np.prod(v.shape))
+                    part = tensor[offset : offset + size]
+                    values[i] = tf.reshape(part, v.shape)
+                    offset += size
+        outputs, _ = template.stateless_call(
+            values[:num_trainable],
+            values[num_trainable:],
+            inputs,
+            **_call_kwargs(template),
+        )
+        return outputs
+
+    signature = [
+        tf.TensorSpec([None, *x.shape[1:]], x.dtype),
+        [tf.TensorSpec([None], dtype) for dtype in _dtypes(variables)],
+    ]
+    return tf.function(run, input_signature=signature, autograph=False)
+
+
+def _call_kwargs(layer):
+    # As `architecture.forward`: only the blocks take `training`.
+    if isinstance(layer, layers.EncoderBlock):
+        return {"training": False}
+    return {}
+
+
+class _Task:
+    """One task's path, on copied layers, as graph code.
+
+    `logits` is one `tf.function`: the task's signature and the routed one
+    call it, so the SavedModel holds each path's (small) graph once.
+    """
+
+    def __init__(self, name, layers, image_size, num_classes, kernels):
         self.name = name
         self.layers = layers
         self.image_size = image_size
         self.num_classes = num_classes
+        self.logits = tf.function(
+            self._logits, input_signature=[_images_spec()], autograph=False
+        )
+        self._kernels = kernels
 
-    def logits(self, images):
+    def _logits(self, images):
         x = routing.prepare_images(images, self.image_size)
-        return architecture.forward(self.layers, x, training=False)
+        for layer in self.layers:
+            x = self._kernels(layer, x)
+        return x
 
 
-def _copy_paths(population, tasks):
-    """Per task, its best path on copies of the layers, each copied once.
+def _task_paths(population, tasks):
+    """Per task, its best path as graph code, and the shared kernels.
 
-    Copies decouple the export from ongoing training and give plain
+    The exported variables are new ones holding copies of the weights:
+    this decouples the export from ongoing training and gives plain
     variables even if the originals were made under a distribution
-    strategy (tensorflow#36447: save from default-strategy copies). They
-    hold the exported weights a second time in memory until the export
-    returns.
+    strategy (tensorflow#36447: save from default-strategy variables).
+    They hold the exported weights a second time in memory until the
+    export returns.
     """
-    copies, result = {}, []
+    result, kernels = [], _Kernels()
     for task in tasks:
         path = population.best_path(task)
-        for component in path.components:
-            if component.id not in copies:
-                copies[component.id] = copy_layer(component.layer)
+        for layer in path.layers:
+            kernels.add(layer)
         result.append(
-            _Task(
-                task,
-                [copies[c.id] for c in path.components],
-                path.image_size,
-                path.num_classes,
-            )
+            _Task(task, path.layers, path.image_size, path.num_classes, kernels)
         )
-    return result, list(copies.values())
+    return result, kernels
 
 
 def _task_endpoint(task):
@@ -195,19 +306,17 @@ def export_system(population, directory, tasks=None, overwrite=False):
         raise ValueError("The population has no task to export.")
     if len(set(tasks)) != len(tasks):
         raise ValueError(f"Tasks to export repeat a task: {tasks}.")
-    paths, layers = _copy_paths(population, tasks)
+    paths, kernels = _task_paths(population, tasks)
     names = signature_names(tasks)
     module = tf.Module()
     # Tracked once each, whatever the number of signatures using them.
-    module.component_variables = [
-        v.value for layer in layers for v in layer.weights
-    ]
-    module.endpoints = {names[t.name]: _task_endpoint(t) for t in paths}
-    module.endpoints[ROUTED] = _routed_endpoint(paths)
-    module.endpoints[TASK_NAMES] = _names_endpoint(paths, names)
+    module.component_variables = kernels.variables
+    endpoints = {names[t.name]: _task_endpoint(t) for t in paths}
+    endpoints[ROUTED] = _routed_endpoint(paths)
+    endpoints[TASK_NAMES] = _names_endpoint(paths, names)
+    # Signatures only: functions kept on the module would be saved again.
     signatures = {
-        name: fn.get_concrete_function()
-        for name, fn in module.endpoints.items()
+        name: fn.get_concrete_function() for name, fn in endpoints.items()
     }
     signatures["serving_default"] = signatures[ROUTED]
 

@@ -4,12 +4,20 @@ A root is a ViT variant's components: the patch stem, class token, position
 embedding, `num_layers` encoder blocks, the encoder norm and a 1-class head.
 In a system they sit in the root pseudo-task, permanently frozen. They come
 randomly initialised (`make_root`, e.g. the "ViT tiny 0 layers" setting that
-grows layers from nothing) or pretrained (`mu2keras.pretrained`).
+grows layers from nothing), pretrained (`mu2keras.pretrained`), or promoted:
+copied from the best path of a task of another system (`promote`,
+`promote_from_state`), e.g. a small ViT trained on a first task that then
+roots a new system grown over other tasks.
 """
 
 import collections
 
 from mu2keras import architecture
+from mu2keras import component as component_lib
+from mu2keras import population as population_lib
+from mu2keras import state as state_lib
+from mu2keras.component import ROOT_TASK
+from mu2keras.evolution.mutation import VARIANT_KEY
 
 Root = collections.namedtuple("Root", ["variant", "image_size", "components"])
 Root.__doc__ = """A root model.
@@ -59,3 +67,159 @@ def make_root(variant, num_layers=None, image_size=224, seed=0):
         for name in root_component_names(num_layers)
     }
     return Root(v, image_size, components)
+
+
+def root_hparams(root):
+    """The architecture hyperparameters that describe a root's layout.
+
+    A root path given them (`Population.from_root(root, hparams)`) makes
+    children (`mu2keras.evolution.mutation.make_child`) that run all its
+    blocks and reuse its adapters, e.g. those of a promoted path.
+
+    Args:
+        root: `Root`.
+
+    Returns:
+        A dict: `num_layers` (its encoder blocks), `adapter_layers` (e.g.
+        "0_2", "" for none), and `adapter_dim` if it has adapters.
+
+    Raises:
+        ValueError: if its adapters have different widths (a path's
+            adapters share the path's `adapter_dim`).
+    """
+    blocks, adapters = 0, {}
+    for name, layer in root.components.items():
+        index = architecture.layer_index(name)
+        if index is None:
+            continue
+        if name == architecture.adapter_name(index):
+            adapters[index] = layer
+        else:
+            blocks += 1
+    hparams = {
+        "num_layers": blocks,
+        "adapter_layers": "_".join(str(i) for i in sorted(adapters)),
+    }
+    widths = sorted({layer.adapter_dim for layer in adapters.values()})
+    if len(widths) > 1:
+        raise ValueError(
+            f"The root's adapters have different widths {widths}; a path's "
+            "adapters share one `adapter_dim`."
+        )
+    if widths:
+        hparams["adapter_dim"] = widths[0]
+    return hparams
+
+
+def promote(population, task, seed=0):
+    """Makes a task's best path the root of a new system.
+
+    The root holds independent copies (new variables, same weights) of the
+    path's components in path order, adapters included, and a new 1-class
+    head, zero-initialised as a random root's. Training a system grown from
+    it never changes `population`.
+
+    Args:
+        population: `mu2keras.population.Population`. Read, never modified.
+        task: str. A task of `population` ("private:" prefix allowed). Not
+            the root pseudo-task, a private task (its weights must not be
+            shared) or the active task (its best path may still change).
+        seed: int. The seed the new head is made with, as `make_root`'s
+            (a head is zero-initialised, so it does not change its weights).
+
+    Returns:
+        A `Root`: the ViT variant of `population`'s root, and the image
+        size the path's position embedding is sized for (its
+        `ds_image_size`).
+
+    Raises:
+        ValueError: naming the task and the known tasks, for a task that
+            cannot be promoted.
+    """
+    path = population.best_path(_promotable_task(population, task))
+    variant = _variant(population, path)
+    image_size = path.image_size
+    hparam_size = path.hparams.get("ds_image_size", image_size)
+    if hparam_size != image_size:
+        raise ValueError(
+            f"{path}: its position embedding is sized for {image_size} px, "
+            f"but its ds_image_size is {hparam_size!r}."
+        )
+    components = {}
+    for component in path.components:
+        if component.name == architecture.HEAD:
+            continue
+        layer = component_lib.copy_layer(component.layer)
+        layer.trainable = True  # As a new root's layers; populations lock.
+        components[layer.name] = layer
+    components[architecture.HEAD] = architecture.new_component(
+        architecture.HEAD, variant, image_size, seed=seed
+    )
+    return Root(variant, image_size, components)
+
+
+def promote_from_state(source, task, seed=0):
+    """Promotes a task's best path in a saved system (see `promote`).
+
+    Args:
+        source: str. A run's workdir (its `LAST` state) or a state
+            directory, local or `gs://`. Read, never modified.
+        task: str. A task of that system, not the active one of a mid-task
+            state.
+        seed: int. Seed of the new head.
+
+    Returns:
+        A `Root`.
+
+    Raises:
+        mu2keras.state.StateError: for a missing or damaged state.
+        ValueError: naming the state directory, the task and the known
+            tasks, for a task that cannot be promoted.
+    """
+    loaded = state_lib.load_state(source)
+    try:
+        return promote(loaded.population, task, seed=seed)
+    except ValueError as error:
+        raise ValueError(f"{loaded.directory}: {error}") from None
+
+
+def _promotable_task(population, task):
+    """`task` without "private:", if it has a best path to promote."""
+    known = population.tasks
+    try:
+        name, _ = population_lib.parse_task_name(task)
+    except (AttributeError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"Cannot promote task {task!r}: {error} Tasks: {known}."
+        ) from None
+    if name not in known:
+        raise ValueError(
+            f"Cannot promote task {task!r}: the system has no path for it; "
+            f"tasks: {known}."
+        )
+    if name == population.active_task:
+        raise ValueError(
+            f"Cannot promote task {task!r}: it is the active task of a "
+            "mid-task system, so its best path may still change; promote "
+            "from a state saved after the task ended."
+        )
+    if name in population.private_tasks:
+        raise ValueError(
+            f"Cannot promote task {task!r}: it is private, and a root is "
+            "shared with every task of the new system (spec §2.10)."
+        )
+    return name
+
+
+def _variant(population, path):
+    """The ViTVariant recorded in the path's hparams, or its root's."""
+    candidates = [path] + population.paths.get(ROOT_TASK, [])
+    for candidate in candidates:
+        fields = candidate.hparams.get(VARIANT_KEY)
+        if fields:
+            return architecture.ViTVariant(**fields)
+    raise ValueError(
+        f"{path}: neither it nor the root path records its ViT variant "
+        f"(hparam {VARIANT_KEY!r}); make the system's root with "
+        "`mu2keras.experiment.build_root`."
+    )

@@ -267,7 +267,10 @@ class Controller:
         pop = self.population
         options = mutation.MutationOptions(
             ranges={} if self.method.baseline else self.ranges,
-            mutate_adapters=self.config.mutate_adapters,
+            # Baselines mutate nothing; adapters:D has fixed adapters.
+            mutate_adapters=(
+                self.config.mutate_adapters and not self.method.baseline
+            ),
             force_finetune=self.method.force_finetune,
             global_mu=self.method.global_mu,
             defaults=self.defaults,

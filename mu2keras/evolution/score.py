@@ -11,6 +11,7 @@ REFERENCE_PARAMS = {
     "Ti/16": 1_484_162,  # 3 layers, 32 px.
     "B/16": 85_652_738,  # 12 layers, 32 px.
     "L/16": 303_303_682,  # 24 layers, 224 px.
+    "Mu/4": 206_594,  # 4 layers, 28 px: the offline study (configs/study.py).
 }
 
 

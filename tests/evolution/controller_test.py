@@ -204,7 +204,9 @@ def test_auto_continue_ends_in_the_same_state_as_an_uninterrupted_run(
 def test_baselines_train_their_components_for_the_whole_budget(
     method, trained, tmp_path
 ):
-    config = tiny_config(tasks=("a",), method=method)
+    # Adapter mutation on, as in the ti3 setting: baselines mutate nothing,
+    # so finetune_all gets no adapters and adapters:D only its own.
+    config = tiny_config(tasks=("a",), method=method, mutate_adapters=True)
     config.hparams.num_layers = 2
     population = run(config, tmp_path)
     (best,) = population.paths["a"]

@@ -323,3 +323,44 @@ def test_ram_filesystem_export(exported):
         rtol=0,
         atol=1e-6,
     )
+
+
+def _saved_model_bytes(directory):
+    return sum(
+        tf.io.gfile.stat(f"{root}/{name}").length
+        for root, _, names in tf.io.gfile.walk(directory)
+        for name in names
+    )
+
+
+def test_whole_saved_model_stays_near_its_weights_as_tasks_grow(tmp_path):
+    """12 tasks, each cloning one block: the graph is stored per structure.
+
+    With a graph per task (and per signature), the 12 tasks' graphs alone
+    took about 4 × 80 kB each, over the bound below.
+    """
+    population = systems.make_population(2, 8)
+    parent = systems.root_path(population)
+    sizes = {}
+    for index in range(12):
+        task = f"t{index}"
+        population.start_task(task)
+        clone = [f"encoderblock_{index % 2}"]
+        parent = systems.make_child(population, task, parent, 3, clone=clone)
+        population.end_task(task)
+        if index in (0, 11):
+            directory = str(tmp_path / task)
+            export.export_system(population, directory)
+            sizes[index + 1] = _saved_model_bytes(directory)
+    unique = _unique_params(population, population.tasks)
+    assert sizes[12] <= 1.05 * 4 * unique + 2**20
+    # Each added task costs its weights and a few kB of graph and index.
+    assert sizes[12] - sizes[1] <= 11 * 60_000, sizes
+    loaded = tf.saved_model.load(directory)
+    images = systems.images(2)
+    np.testing.assert_allclose(
+        loaded.signatures["task_t11"](images=images)["logits"],
+        population.predict("t11", images),
+        rtol=0,
+        atol=1e-6,
+    )

@@ -1,0 +1,444 @@
+r"""What a µ2Net system costs as it grows to 20 tasks (the scaling issue).
+
+Run from the repository root (about 12 minutes on 2 cores, plus about 4
+for the study's root system when WORKDIR has none yet):
+
+    .venv/bin/python -m benchmarks.scaling
+
+Tasks: the study's three (embedded MNIST, digits, textures), then
+relabelled copies of them, cycling until 20 tasks: "embedded/mnist~perm1"
+is MNIST with its class labels permuted by a fixed random permutation
+(seeded, never the identity, distinct between copies of a set while
+possible), the same images in the same train, validation and test splits.
+The offline machine has few image sets; the copies are new tasks to the
+system but share their images with earlier ones, which makes reuse easier
+than truly new data would.
+
+µ2Net, one seed (the first of `--seeds`), from the study's promoted
+Fashion-MNIST root, with a quarter of the quality study's training per task
+to keep the run short: 4 candidates × 2 validations × 10 steps of 64.
+After each task (a `Progress.task_done` hook): unique parameters (the
+root's included), added parameters, parameters per task, the parameters
+the SavedModel holds (the tasks' best paths, each component once), the
+state's bytes, and at the sizes of `--export_sizes` the SavedModel's bytes
+(not at every size: an export traces every task, so 20 exports would cost
+more than the growing). Then all those SavedModels are loaded here and
+task 1's signature is timed at batch 1 and 64, the sizes interleaved (the
+machine is shared: only side-by-side ratios mean something); medians.
+
+Goals: task 1 latency with 20 tasks ≤ 1.05 × with 1; SavedModel bytes ≤
+1.05 × 4 × exported parameters + 1 MiB; parameters per task falling.
+`--smoke`: 3 tasks (MNIST, digits, a relabelled MNIST), the smoke budget,
+every size exported; its numbers mean nothing.
+"""
+
+import math
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks import study  # noqa: E402
+from configs import study as study_config  # noqa: E402
+from mu2keras import export  # noqa: E402
+from mu2keras import progress as progress_lib  # noqa: E402
+from mu2keras import state as state_lib  # noqa: E402
+from mu2keras import storage  # noqa: E402
+from mu2keras.evolution import controller as controller_lib  # noqa: E402
+from mu2keras.tasks import registry  # noqa: E402
+from mu2keras.tasks import user_tasks  # noqa: E402
+
+NUM_TASKS, SMOKE_TASKS = 20, 3
+EXPORT_SIZES = "1,2,3,4,5,10,15,20"
+# Candidates and validations per task (the study: 8 and 4); 10 steps each.
+SAMPLES, VALIDATIONS = 4, 2
+PERMUTATION_SEED = 1234
+BATCHES = (1, 64)
+# Timed calls per model and batch size (after WARMUP): (full, smoke).
+ROUNDS = {1: (200, 10), 64: (40, 3)}
+WARMUP = 5
+IMAGE_SHAPE = (28, 28, 1)  # Task 1, MNIST, as stored.
+BUDGET = (
+    "num_samples_per_task",
+    "num_validations",
+    "batch_size",
+    "max_train_examples_between_validations",
+)
+
+
+# --- The tasks. ---
+
+
+def permutation(num_classes, copy, used):
+    """A fixed random permutation of the labels, not in `used` (updated).
+
+    Drawn again until new, so that no copy keeps the original labels and
+    no two copies of a set share a mapping while that is possible.
+    """
+    rng = np.random.default_rng([PERMUTATION_SEED, copy])
+    used.add(tuple(range(num_classes)))
+    perm = tuple(range(num_classes))
+    while perm in used and len(used) < math.factorial(num_classes):
+        perm = tuple(int(i) for i in rng.permutation(num_classes))
+    used.add(perm)
+    return np.asarray(perm)
+
+
+def relabelled(source, copy, perm):
+    """`source` (an in-memory task) with label i renamed `perm[i]`."""
+    splits = {}
+    for split in ("train", "validation", "test"):
+        images, labels = source.arrays(split)
+        splits[split] = (images, perm[labels])
+    names = None
+    if source.class_names:
+        names = [""] * len(perm)
+        for old, new in enumerate(perm):
+            names[new] = source.class_names[old]
+    return user_tasks.from_arrays(
+        f"{source.name}~perm{copy}",
+        *splits["train"],
+        num_classes=source.num_classes,
+        validation=splits["validation"],
+        test=splits["test"],
+        class_names=names,
+    )
+
+
+def task_sequence(num_tasks, sources=study_config.TASKS):
+    """dict name -> Task: `sources`, then relabelled copies, cycling."""
+    originals = [registry.get_task(name) for name in sources]
+    tasks, used = {}, {name: set() for name in sources}
+    for i in range(num_tasks):
+        source, copy = originals[i % len(sources)], i // len(sources)
+        if copy:
+            perm = permutation(source.num_classes, copy, used[source.name])
+            source = relabelled(source, copy, perm)
+        tasks[source.name] = source
+    return tasks
+
+
+# --- Growing and measuring. ---
+
+
+def grow_config(seed, smoke, root_dir, task_names):
+    """The study's µ2Net grow config with this benchmark's budget."""
+    c = study.config("grow", "mu2net", seed, smoke, root_dir)
+    if not smoke:
+        c.num_samples_per_task, c.num_validations = SAMPLES, VALIDATIONS
+    c.tasks = list(task_names)
+    return c
+
+
+def grow_system(config, directory, tasks, progress=None):
+    """Grows `config` in `directory` (replaced); (population, seconds)."""
+    if storage.exists(directory):
+        storage.rmtree(directory)
+    start = time.perf_counter()
+    controller = controller_lib.Controller.create(
+        config, directory, tasks=tasks, progress=progress
+    )
+    return controller.run(), time.perf_counter() - start
+
+
+def dir_bytes(path):
+    """Bytes of the files under `path`."""
+    return sum(
+        tf.io.gfile.stat(storage.join(parent, name)).length
+        for parent, _, files in tf.io.gfile.walk(path)
+        for name in files
+    )
+
+
+def exported_params(population):
+    """Parameters of the tasks' best paths, each component once."""
+    components = {
+        c.id: c.num_params
+        for task in population.tasks
+        for c in population.best_path(task).components
+    }
+    return sum(components.values())
+
+
+class Meter(progress_lib.Progress):
+    """Measures the system after each task; exports at `export_sizes`."""
+
+    def __init__(self, export_dir, export_sizes):
+        self.export_dir, self.export_sizes = export_dir, set(export_sizes)
+        self.rows, self.models = [], {}
+        self._unique, self._last = None, None
+
+    def run_started(self, controller):
+        self._unique = controller.population.num_unique_params()
+        self._last = time.perf_counter()
+
+    def task_done(self, controller, task, best):
+        start = time.perf_counter()
+        pop = controller.population
+        n, unique = len(pop.tasks), pop.num_unique_params()
+        row = {
+            "tasks": n,
+            "task": task,
+            "test_accuracy": best.metrics.get("test_quality"),
+            "grow_seconds": start - self._last,
+            "unique_params": unique,
+            "added_params": unique - self._unique,
+            "params_per_task": unique / n,
+            "exported_params": exported_params(pop),
+            "state_bytes": dir_bytes(
+                state_lib.latest_state(controller.workdir)
+            ),
+            "saved_model_bytes": None,
+            "variables_bytes": None,
+            "export_seconds": None,
+        }
+        if n in self.export_sizes:
+            path = storage.join(self.export_dir, f"tasks_{n:02d}")
+            names = export.export_system(pop, path, overwrite=True)
+            self.models[n] = (path, names[pop.tasks[0]])
+            row["saved_model_bytes"] = dir_bytes(path)
+            # The rest is the graphs (saved_model.pb) and a fingerprint.
+            row["variables_bytes"] = dir_bytes(storage.join(path, "variables"))
+            row["export_seconds"] = time.perf_counter() - start
+        self.rows.append(row)
+        self._unique, self._last = unique, time.perf_counter()
+
+
+def latency(fns, batch, rounds, warmup=WARMUP):
+    """Median seconds per call of each function, on one random batch.
+
+    The functions are called in turn, each round starting one further
+    along, so drifts of the shared machine reach all of them alike.
+    """
+    rng = np.random.default_rng(0)
+    images = tf.constant(
+        rng.uniform(-1, 1, (batch, *IMAGE_SHAPE)).astype(np.float32)
+    )
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn(images=images)["logits"].numpy()
+    times, order = {n: [] for n in fns}, list(fns)
+    for r in range(rounds):
+        for n in order[r % len(order) :] + order[: r % len(order)]:
+            start = time.perf_counter()
+            fns[n](images=images)["logits"].numpy()
+            times[n].append(time.perf_counter() - start)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
+# --- Verdicts and outputs. ---
+
+
+def goals(rows):
+    """The three goals: what was measured and whether it is met."""
+    first, last = rows[0]["latency_ms"], rows[-1]["latency_ms"]
+    result = {"latency": {}}
+    for batch in map(str, BATCHES):
+        ratio = last[batch] / first[batch]
+        result["latency"][batch] = {"ratio": ratio, "met": ratio <= 1.05}
+    # The bound: 1.05 × 4 bytes per exported parameter + 1 MiB.
+    excess, tasks = max(
+        (
+            r["saved_model_bytes"] - 4.2 * r["exported_params"] - 2**20,
+            r["tasks"],
+        )
+        for r in rows
+        if r["saved_model_bytes"] is not None
+    )
+    result["saved_model_bytes"] = {
+        "worst_excess_bytes": excess,
+        "worst_tasks": tasks,
+        "met": excess <= 0,
+    }
+    per_task = [r["params_per_task"] for r in rows]
+    slope = float(np.polyfit([r["tasks"] for r in rows], per_task, 1)[0])
+    rising = [
+        r["tasks"]
+        for r, prev in zip(rows[1:], per_task, strict=False)
+        if r["params_per_task"] > prev
+    ]
+    result["params_per_task"] = {
+        "first": per_task[0],
+        "last": per_task[-1],
+        "slope": slope,
+        "rising_at": rising,
+        "met": per_task[-1] < per_task[0] and slope < 0,
+    }
+    return result
+
+
+PARAMS = ("unique_params", "added_params", "params_per_task", "exported_params")
+
+
+def _cell(value, form="{:,.0f}"):
+    return "" if value is None else form.format(value)
+
+
+def markdown(figures):
+    rows, g = figures["rows"], figures["goals"]
+    n = rows[-1]["tasks"]
+    lines = [
+        f"# Scaling: a µ2Net system grown to {n} tasks",
+        "",
+        figures["description"],
+        "",
+        "| tasks | task added | test acc. | unique params | added | "
+        "params/task | exported params | SavedModel bytes (variables) | "
+        "SM / (4 × exported) | state bytes | task 1 ms, b=1 | b=64 |",
+        "|---:|---|" + "---:|" * 10,
+    ]
+    for r in rows:
+        sm, ms = r["saved_model_bytes"], r["latency_ms"] or {}
+        cells = [
+            r["tasks"],
+            r["task"],
+            _cell(r["test_accuracy"], "{:.3f}"),
+            *(_cell(r[k]) for k in PARAMS),
+            _cell(sm) + _cell(r["variables_bytes"], " ({:,})"),
+            _cell(sm and sm / (4 * r["exported_params"]), "{:.3f}"),
+            _cell(r["state_bytes"]),
+            *(_cell(ms.get(str(b)), "{:.2f}") for b in BATCHES),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "Goals:", ""]
+    for batch, item in g["latency"].items():
+        lines.append(
+            f"* Task 1 latency, batch {batch}: {n} tasks / 1 task = "
+            f"{item['ratio']:.3f} (goal ≤ 1.05): "
+            f"{_verdict(item['met'])}."
+        )
+    sb, pt = g["saved_model_bytes"], g["params_per_task"]
+    lines.append(
+        f"* SavedModel bytes ≤ 1.05 × 4 × exported params + 1 MiB "
+        f"at every exported size: worst at {sb['worst_tasks']} tasks, "
+        f"{sb['worst_excess_bytes']:+,.0f} bytes from the bound: "
+        f"{_verdict(sb['met'])}."
+    )
+    lines.append(
+        f"* Parameters per task falling: {pt['first']:,.0f} → "
+        f"{pt['last']:,.0f} (least-squares slope {pt['slope']:+,.0f} per "
+        f"task; rises at sizes {pt['rising_at'] or 'none'}): "
+        f"{_verdict(pt['met'])}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(met):
+    return "met" if met else "**missed**"
+
+
+def figure(rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    def series(key, scale=1.0):
+        points = [(r["tasks"], key(r)) for r in rows if key(r) is not None]
+        return [n for n, _ in points], [v * scale for _, v in points]
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, key, style, label, scale in (
+        (0, "params_per_task", "o-", "unique / tasks", 1),
+        (0, "added_params", "x:", "added by the task", 1),
+        (1, "unique_params", "o-", "unique", 1),
+        (1, "exported_params", "s-", "exported", 1),
+        (1, "saved_model_bytes", "^--", "SavedModel bytes / 4", 0.25),
+    ):
+        axes[ax].plot(*series(lambda r, k=key: r[k], scale), style, label=label)
+    for b in map(str, BATCHES):
+        ms = series(lambda r, b=b: r["latency_ms"] and r["latency_ms"][b])
+        axes[2].plot(ms[0], np.array(ms[1]) / ms[1][0], "o-", label=f"b={b}")
+    axes[2].axhline(1.05, color="grey", linestyle=":", label="goal")
+    titles = ("Parameters per task", "Parameters", "Task 1 latency / 1 task")
+    axes[1].set_yscale("log")  # The SavedModel's graphs dwarf the weights.
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set(title=title, xlabel="tasks")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _sizes(text, num_tasks):
+    if text == "all":
+        return list(range(1, num_tasks + 1))
+    sizes = {int(s) for s in text.split(",") if s}
+    return sorted({1, num_tasks} | {s for s in sizes if 1 <= s <= num_tasks})
+
+
+def measure_latency(meter, smoke):
+    """Adds `latency_ms` (batch -> ms, or None) to the meter's rows."""
+    # The loaded SavedModels must outlive their signatures' calls.
+    loaded = {n: tf.saved_model.load(p) for n, (p, _) in meter.models.items()}
+    fns = {n: loaded[n].signatures[s] for n, (_, s) in meter.models.items()}
+    by_batch = {
+        b: latency(fns, b, ROUNDS[b][1 if smoke else 0]) for b in BATCHES
+    }
+    for row in meter.rows:
+        n = row["tasks"]
+        row["latency_ms"] = None
+        if n in fns:
+            row["latency_ms"] = {str(b): by_batch[b][n] * 1e3 for b in BATCHES}
+
+
+def main(argv=None):
+    parser = study.arg_parser(__doc__.split("\n")[0], seeds=(0,))
+    parser.add_argument("--num_tasks", type=int, default=None)
+    parser.add_argument(
+        "--export_sizes",
+        default=EXPORT_SIZES,
+        help="Comma-separated system sizes to export and time, or 'all' "
+        "(1 and the last are always exported).",
+    )
+    args = parser.parse_args(argv)
+    num_tasks = args.num_tasks or (SMOKE_TASKS if args.smoke else NUM_TASKS)
+    sizes = _sizes("all" if args.smoke else args.export_sizes, num_tasks)
+    sources = study_config.TASKS[:2] if args.smoke else study_config.TASKS
+    tasks = task_sequence(num_tasks, sources)
+    root_dir = study.root_system(args.workdir, args.smoke)
+    config = grow_config(args.seeds[0], args.smoke, root_dir, tasks)
+    meter = Meter(storage.join(args.workdir, "scaling_models"), sizes)
+    directory = storage.join(args.workdir, "scaling")
+    _, seconds = grow_system(config, directory, tasks, meter)
+    measure_latency(meter, args.smoke)
+    figures = {
+        "description": description(config, args.smoke),
+        "tasks": list(tasks),
+        "seed": args.seeds[0],
+        "smoke": args.smoke,
+        "budget": {k: config[k] for k in BUDGET},
+        "grow_seconds": seconds,
+        "rows": meter.rows,
+        "goals": goals(meter.rows),
+    }
+    study.write_outputs(
+        "scaling", figures, markdown(figures), figure(meter.rows), args.out
+    )
+    return figures
+
+
+def description(config, smoke):
+    steps = config.max_train_examples_between_validations // config.batch_size
+    return (
+        f"µ2Net from the study's promoted Fashion-MNIST root, seed "
+        f"{config.seed}, {config.num_samples_per_task} candidates × "
+        f"{config.num_validations} validations × {steps} steps of "
+        f"{config.batch_size} per task{' (smoke budget)' if smoke else ''}. "
+        'Tasks: the study\'s, then relabelled copies ("NAME~permK": the same '
+        "images and splits, the labels permuted by a fixed random "
+        "permutation per copy). Exported params: the tasks' best paths, "
+        "each component once (the SavedModel's variables); unique params: "
+        "every retained component, the root's included. Latency: task 1's "
+        "signature of each exported size, loaded in one process, medians "
+        "of interleaved calls on random 28×28 grey images."
+    )
+
+
+if __name__ == "__main__":
+    main()
