@@ -12,17 +12,15 @@ import pytest
 
 from benchmarks import forgetting
 from configs import study as study_config
+from tests.benchmarks.conftest import smoke_argv
 
 TASKS = list(study_config.TASKS)
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    workdir = str(tmp_path_factory.getbasetemp() / "study")
+def smoke(tmp_path_factory, study_workdir):
     out = tmp_path_factory.mktemp("forgetting_out")
-    status = forgetting.main(
-        ["--smoke", f"--workdir={workdir}", f"--out={out}"]
-    )
+    status = forgetting.main(smoke_argv(study_workdir, out))
     return status, out, json.loads((out / "forgetting_smoke.json").read_text())
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import quality
 from configs import study as study_config
+from tests.benchmarks.conftest import smoke_argv
 
 TASKS = list(study_config.TASKS)
 # A subset of the smoke's methods, to keep the test near a minute.
@@ -18,11 +19,11 @@ METHODS = ["mu2net", "finetune_all", "scratch"]
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    workdir = str(tmp_path_factory.getbasetemp() / "study")
+def smoke(tmp_path_factory, study_workdir):
+    workdir = study_workdir
     out = tmp_path_factory.mktemp("quality_out")
-    argv = ["--smoke", f"--workdir={workdir}", f"--out={out}"]
-    assert quality.main(argv + ["--methods=" + ",".join(METHODS)]) == 0
+    argv = smoke_argv(workdir, out, "--methods=" + ",".join(METHODS))
+    assert quality.main(argv) == 0
     return workdir, out, json.loads((out / "quality_smoke.json").read_text())
 
 

@@ -8,16 +8,13 @@ import pytest
 
 from benchmarks import scaling
 from configs import study as study_config
+from tests.benchmarks.conftest import smoke_argv
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    # One study workdir per session: the smoke root is trained once.
-    workdir = tmp_path_factory.getbasetemp() / "study"
+def smoke(tmp_path_factory, study_workdir):
     out = tmp_path_factory.mktemp("scaling_out")
-    figures = scaling.main(
-        ["--smoke", "--workdir", str(workdir), "--out", str(out)]
-    )
+    figures = scaling.main(smoke_argv(study_workdir, out))
     return figures, out
 
 

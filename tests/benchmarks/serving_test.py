@@ -7,16 +7,14 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import serving
+from tests.benchmarks.conftest import smoke_argv
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    # One study workdir per session: the smoke root is trained once.
-    workdir = tmp_path_factory.getbasetemp() / "study"
+def smoke(tmp_path_factory, study_workdir):
+    workdir = study_workdir
     out = tmp_path_factory.mktemp("serving_out")
-    figures = serving.main(
-        ["--smoke", "--workdir", str(workdir), "--out", str(out)]
-    )
+    figures = serving.main(smoke_argv(workdir, out))
     return figures, workdir, out
 
 

@@ -378,13 +378,17 @@ def failures(demo, tmp_path_factory):
     fresh = tmp_path / "fresh"
     cases = bad_invocations(workdir, fresh, tmp_path)
     before = sorted(os.listdir(workdir))
+    return cases, launch_all(cases), (workdir, before), fresh
+
+
+def launch_all(cases):
+    """Runs dict name -> (args, pattern) of launches, 3 at a time."""
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         futures = {
             name: pool.submit(launch, *args, check=False)
             for name, (args, _) in cases.items()
         }
-        results = {name: f.result() for name, f in futures.items()}
-    return cases, results, (workdir, before), fresh
+        return {name: f.result() for name, f in futures.items()}
 
 
 @pytest.mark.parametrize("name", BAD_CASES)

@@ -5,7 +5,6 @@ docs/launchers.md's two-stage command; its resume; and the wrong mixes of
 flags, which must fail before any work.
 """
 
-import concurrent.futures
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from mu2keras import state as state_lib
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution.mutation import VARIANT_KEY
 from tests.launch.launchers_test import launch
+from tests.launch.launchers_test import launch_all
 
 # The demo's runlocal, one task (the config argument) and two candidates.
 TINY_CONFIG = """
@@ -145,12 +145,7 @@ def test_wrong_promotions_fail_before_any_work(stages, tmp_path):
     fresh = tmp_path / "fresh"
     cases = bad_invocations(config, first, fresh, tmp_path)
     listing = sorted(os.listdir(first))
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        futures = {
-            name: pool.submit(launch, *args, check=False)
-            for name, (args, _) in cases.items()
-        }
-        results = {name: f.result() for name, f in futures.items()}
+    results = launch_all(cases)
     for name, (_, pattern) in cases.items():
         result = results[name]
         assert result.returncode != 0, name
