@@ -27,7 +27,6 @@ Writes OUT/forgetting.json, .md and .png (accuracy against tasks learned;
 """
 
 import hashlib
-import math
 import sys
 import time
 
@@ -40,9 +39,10 @@ from mu2keras import experiment
 from mu2keras import progress as progress_lib
 from mu2keras import storage
 from mu2keras import training
+from mu2keras.evolution import controller as controller_lib
+from mu2keras.evolution import method as method_lib
 from mu2keras.tasks import pipeline
 from mu2keras.tasks import registry
-from mu2keras.training import budget
 
 NAME = "forgetting"
 METHODS = ("sequential", "mu2keras")
@@ -188,19 +188,17 @@ def _tester(layers, task, image_size, batch_size):
 def _train(trainer, c, defaults, task, layers, seed):
     """Trains every layer for the finetune_all baseline's budget.
 
-    As `Controller._data` for a baseline: one candidate, N_v steps between
-    validations, N_e × the candidates µ2Net trains per task validations.
+    As the controller's for a baseline (`training_budget`): one candidate,
+    N_v steps between validations, N_e × the candidates µ2Net trains per
+    task validations.
 
     Returns:
         The steps trained.
     """
-    n_v = budget.steps_between_validations(
-        task.num_train_examples,
-        c.max_train_examples_between_validations,
-        c.batch_size,
+    method = method_lib.parse_method(c.method, defaults["num_layers"])
+    n_v, n_e = controller_lib.training_budget(
+        c, method, task.num_train_examples
     )
-    n_e = c.num_validations * c.num_task_iters
-    n_e *= math.ceil(c.num_samples_per_task / c.num_candidates)
     train_ds = pipeline.train_dataset(
         task, defaults, c.batch_size, seed, num_steps=n_v * n_e
     )
@@ -256,13 +254,6 @@ def mu2keras(seed, base, root_dir, smoke):
 # --- Summary, table and figure. ---
 
 
-def stats(values):
-    """Mean and std (ddof 1; 0 for one value) of a list of numbers."""
-    values = np.asarray(values, dtype=float)
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    return {"mean": float(values.mean()), "std": float(std)}
-
-
 def summarize(runs, tasks):
     """Per task: test accuracy (%) after it and every later task, over
     the runs (seeds); the drop (first − last); and whether its logits
@@ -273,7 +264,7 @@ def summarize(runs, tasks):
         accuracy = 100 * np.array([[t["accuracy"] for t in ts] for ts in tests])
         summary[task] = {
             "after": stats_columns(accuracy),
-            "drop": stats(accuracy[:, 0] - accuracy[:, -1]),
+            "drop": study.mean_std(accuracy[:, 0] - accuracy[:, -1]),
             "bit_identical": all(
                 len({t["digest"] for t in ts}) == 1 for ts in tests
             ),
@@ -282,7 +273,7 @@ def summarize(runs, tasks):
 
 
 def stats_columns(values):
-    return [stats(values[:, k]) for k in range(values.shape[1])]
+    return [study.mean_std(values[:, k]) for k in range(values.shape[1])]
 
 
 def _cell(s):

@@ -240,10 +240,8 @@ def system_params(population):
 
 
 def stats(values):
-    """Mean and std (ddof 1; 0 for one value) of a list of numbers."""
-    values = np.asarray(values, dtype=float)
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    return {"mean": float(values.mean()), "std": float(std), "n": len(values)}
+    """`study.mean_std` and the number of values."""
+    return dict(study.mean_std(values), n=len(values))
 
 
 def summarize(runs):

@@ -48,7 +48,6 @@ from mu2keras import export  # noqa: E402
 from mu2keras import progress as progress_lib  # noqa: E402
 from mu2keras import state as state_lib  # noqa: E402
 from mu2keras import storage  # noqa: E402
-from mu2keras.evolution import controller as controller_lib  # noqa: E402
 from mu2keras.tasks import registry  # noqa: E402
 from mu2keras.tasks import user_tasks  # noqa: E402
 
@@ -132,17 +131,6 @@ def grow_config(seed, smoke, root_dir, task_names):
         c.num_samples_per_task, c.num_validations = SAMPLES, VALIDATIONS
     c.tasks = list(task_names)
     return c
-
-
-def grow_system(config, directory, tasks, progress=None):
-    """Grows `config` in `directory` (replaced); (population, seconds)."""
-    if storage.exists(directory):
-        storage.rmtree(directory)
-    start = time.perf_counter()
-    controller = controller_lib.Controller.create(
-        config, directory, tasks=tasks, progress=progress
-    )
-    return controller.run(), time.perf_counter() - start
 
 
 def dir_bytes(path):
@@ -405,7 +393,7 @@ def main(argv=None):
     config = grow_config(args.seeds[0], args.smoke, root_dir, tasks)
     meter = Meter(storage.join(args.workdir, "scaling_models"), sizes)
     directory = storage.join(args.workdir, "scaling")
-    _, seconds = grow_system(config, directory, tasks, meter)
+    _, seconds = study.run(config, directory, tasks, progress=meter)
     measure_latency(meter, args.smoke)
     figures = {
         "description": description(config, args.smoke),

@@ -55,7 +55,7 @@ def build_system(args):
     root_dir = study.root_system(args.workdir, args.smoke)
     config = scaling.grow_config(args.seeds[0], args.smoke, root_dir, tasks)
     directory = storage.join(args.workdir, "serving")
-    population, seconds = scaling.grow_system(config, directory, None)
+    population, seconds = study.run(config, directory)
     path = storage.join(args.workdir, "serving_model")
     export.export_system(population, path, overwrite=True)
     return path, seconds

@@ -13,6 +13,8 @@ import json
 import sys
 import time
 
+import numpy as np
+
 from benchmarks.training_workloads import machine
 from configs import study
 from mu2keras import state as state_lib
@@ -28,7 +30,9 @@ __all__ = [
     "config",
     "grow",
     "machine",
+    "mean_std",
     "root_system",
+    "run",
     "run_name",
     "write_outputs",
 ]
@@ -112,14 +116,35 @@ def grow(method, seed, workdir, root_dir, smoke=False, tasks=None, **kwargs):
     if tasks:
         c.tasks = list(tasks)
     directory = storage.join(workdir, run_name(method, seed))
+    return run(c, directory, tasks, **kwargs)
+
+
+def run(config, directory, tasks=None, **kwargs):
+    """Grows `config` in `directory` (replaced if present).
+
+    Args:
+        config: an experiment ConfigDict.
+        directory: str. The run's workdir.
+        tasks: dict name -> `Task` or None, for `Controller.create`.
+        **kwargs: passed to `Controller.create` (e.g. `progress`).
+
+    Returns:
+        `(population, seconds)`: the grown system and the wall time.
+    """
     if storage.exists(directory):
         storage.rmtree(directory)
     start = time.perf_counter()
     controller = controller_lib.Controller.create(
-        c, directory, tasks=tasks, **kwargs
+        config, directory, tasks=tasks, **kwargs
     )
-    population = controller.run()
-    return population, time.perf_counter() - start
+    return controller.run(), time.perf_counter() - start
+
+
+def mean_std(values):
+    """Mean and std (ddof 1; 0 for one value) of a list of numbers."""
+    values = np.asarray(values, dtype=float)
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    return {"mean": float(values.mean()), "std": float(std)}
 
 
 def write_outputs(name, figures, markdown, figure=None, out=RESULTS):

@@ -326,17 +326,7 @@ class Controller:
 
     def _data(self, task, data_hparams):
         c = self.config
-        n_v = budget.steps_between_validations(
-            task.num_train_examples,
-            c.max_train_examples_between_validations,
-            c.batch_size,
-        )
-        n_e = c.num_validations
-        if self.method.baseline:
-            # Spec §7.4: the whole budget µ2Net spends on the task.
-            n_e *= c.num_task_iters * math.ceil(
-                c.num_samples_per_task / c.num_candidates
-            )
+        n_v, n_e = training_budget(c, self.method, task.num_train_examples)
         seed = int(self.rng.integers(2**31))
         train_ds = pipeline.train_dataset(
             task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e
@@ -431,3 +421,30 @@ class Controller:
             keep=self.config.keep_states,
         )
         self._last_save = time.monotonic()
+
+
+def training_budget(config, method, num_train_examples):
+    """A candidate's N_v steps between validations and N_e validations.
+
+    Spec §2.7; a baseline's one candidate trains for the whole budget that
+    µ2Net spends on the task (spec §7.4).
+
+    Args:
+        config: the experiment ConfigDict.
+        method: `mu2keras.evolution.method.Method`.
+        num_train_examples: int. The task's training split size.
+
+    Returns:
+        `(n_v, n_e)`.
+    """
+    n_v = budget.steps_between_validations(
+        num_train_examples,
+        config.max_train_examples_between_validations,
+        config.batch_size,
+    )
+    n_e = config.num_validations
+    if method.baseline:
+        n_e *= config.num_task_iters * math.ceil(
+            config.num_samples_per_task / config.num_candidates
+        )
+    return n_v, n_e
