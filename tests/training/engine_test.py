@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from mu2keras import training
 from mu2keras.pretrained import weights as weights_lib
+from mu2keras.training import trainer as trainer_lib
 from tests.training import helpers
 
 
@@ -206,3 +207,22 @@ def test_candidate_rejects_bad_inputs(root):
             helpers.HPARAMS,
             momentum=[{"nope": np.zeros(1)}] + [None] * (len(layers) - 1),
         )
+
+
+def test_engine_iterators_skip_autotuning_and_keep_other_options():
+    # Deleting an autotuned iterator waits for tf.data's optimization
+    # thread (up to 1.7 s per group measured); the engine opens one per
+    # group, so it turns autotuning off, and only that.
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    train = helpers.train_dataset().with_options(options)
+    run = trainer_lib._GenerationData(
+        tf.distribute.get_strategy(), train, helpers.validation_dataset(), 1
+    )
+    engine_options = run.train_iterator()._dataset.options()
+    assert engine_options.autotune.enabled is False
+    assert engine_options.threading.private_threadpool_size == 1
+    assert train.options().autotune.enabled is None
+    images, _ = next(run.train_iterator())
+    expected, _ = next(iter(train))
+    np.testing.assert_array_equal(images.numpy(), expected.numpy())
