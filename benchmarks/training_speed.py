@@ -21,6 +21,9 @@ prints the Markdown. Parts:
   N_e = 2), on first sight of their structures (cold) and on reuse (warm):
   ti0-like candidates (new trainable blocks, little to share) and ti3-like
   ones (a frozen 3-block root, parts cloned with p = 0.1: a shared trunk).
+* generations: 6 generations of 8 new ti0-like or ti3-like candidates
+  each (as a controller makes them), fused versus one by one: a fused
+  group's structure rarely recurs, a single candidate's often does.
 * memory: resident memory over 200 ti0-like candidates (N_v = N_e = 2,
   batch 128: memory is about graphs, executables and variables, not
   batch size).
@@ -131,7 +134,7 @@ def part_fused(k=8, steps=4, validations=2):
     out = {}
     for setting, root_layers, mu in (("ti0", 0, 0.2), ("ti3", 3, 0.1)):
         for fused in (True, False):
-            trainer = training.Trainer(fused=fused, max_cached_structures=16)
+            trainer = training.Trainer(fused=fused)
             times = []
             for _ in ("cold", "warm"):  # New candidates, same structures.
                 _, cands = candidate_sequence(k, 0, root_layers, mu)
@@ -139,6 +142,25 @@ def part_fused(k=8, steps=4, validations=2):
                 trainer.train(cands, train, val, steps, validations)
                 times.append(time.perf_counter() - start)
             out[f"{setting}_{'fused' if fused else 'one_by_one'}"] = times
+    return out
+
+
+def part_generations(generations=6, k=8, steps=4, validations=2):
+    """As a controller runs: fresh candidates every generation."""
+    train, val = w.datasets(IMAGE, BATCH, 2, 500)
+    out = {}
+    for setting, root_layers, mu in (("ti0", 0, 0.2), ("ti3", 3, 0.1)):
+        for fused in (True, False):
+            trainer = training.Trainer(fused=fused)
+            start = time.perf_counter()
+            for generation in range(generations):
+                _, cands = candidate_sequence(k, generation, root_layers, mu)
+                trainer.train(cands, train, val, steps, validations)
+            out[f"{setting}_{'fused' if fused else 'one_by_one'}"] = {
+                "seconds": time.perf_counter() - start,
+                "traced": trainer.cache.misses,
+                "generations": generations,
+            }
     return out
 
 
@@ -160,6 +182,7 @@ PARTS = {
     "demo": part_demo,
     "demo_xla": lambda: part_demo(count=16, jit=True),
     "fused": part_fused,
+    "generations": part_generations,
     "memory": part_memory,
     "memory_xla": lambda: part_memory(jit=True),
 }

@@ -26,6 +26,8 @@ ViTVariant = collections.namedtuple(
     "ViTVariant",
     ["name", "patch_size", "hidden_dim", "mlp_dim", "num_heads", "num_layers"],
 )
+# The root path's hyperparameter holding its ViTVariant's fields.
+VARIANT_KEY = "vit_variant"
 
 # The vit_jax model configs; `num_layers` is the full depth of the variant.
 # "Mu/4" (micro, patch 4) is the root of the offline study (benchmarks/,
@@ -70,6 +72,44 @@ def layer_index(name):
         if name.startswith(prefix) and name[len(prefix) :].isdigit():
             return int(name[len(prefix) :])
     return None
+
+
+def layout_hparams(components):
+    """The hyperparameters that describe a sequence of components.
+
+    Args:
+        components: dict name -> component layer, in path order.
+
+    Returns:
+        A dict: `num_layers` (encoder blocks), `adapter_layers` (e.g.
+        "0_2", "" for none), and `adapter_dim` if there are adapters.
+
+    Raises:
+        ValueError: if the adapters have different widths (a path's
+            adapters share the path's `adapter_dim`).
+    """
+    blocks, adapters = 0, {}
+    for name, layer in components.items():
+        index = layer_index(name)
+        if index is None:
+            continue
+        if name == adapter_name(index):
+            adapters[index] = layer
+        else:
+            blocks += 1
+    hparams = {
+        "num_layers": blocks,
+        "adapter_layers": "_".join(str(i) for i in sorted(adapters)),
+    }
+    widths = sorted({layer.adapter_dim for layer in adapters.values()})
+    if len(widths) > 1:
+        raise ValueError(
+            f"The adapters have different widths {widths}; a path's "
+            "adapters share one `adapter_dim`."
+        )
+    if widths:
+        hparams["adapter_dim"] = widths[0]
+    return hparams
 
 
 def component_names(num_layers, adapter_layers=()):

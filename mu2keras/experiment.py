@@ -10,9 +10,9 @@ import ml_collections
 from mu2keras import architecture
 from mu2keras import pretrained
 from mu2keras import roots
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import search_space
-from mu2keras.evolution.mutation import VARIANT_KEY
 
 
 def default_config():

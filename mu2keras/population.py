@@ -11,6 +11,7 @@ change another task's outputs (spec §2.10).
 
 import math
 
+from mu2keras import architecture
 from mu2keras import routing
 from mu2keras.component import ROOT_TASK
 from mu2keras.component import Component
@@ -129,7 +130,10 @@ class Population:
         Args:
             root: `mu2keras.roots.Root`.
             hparams: dict or None. Updates the root path's hyperparameters
-                (by default its `num_layers` and `ds_image_size`).
+                (by default its `num_layers`, `ds_image_size`, ViT variant
+                and, for a root with adapters such as a promoted path, its
+                `adapter_layers` and `adapter_dim`, so that children keep
+                them).
 
         Returns:
             The root `Path`.
@@ -139,9 +143,11 @@ class Population:
             for layer in root.components.values()
         ]
         path = self.new_path(ROOT_TASK, components)
-        path.hparams.update(
-            num_layers=path.num_layers, ds_image_size=root.image_size
-        )
+        layout = architecture.layout_hparams(root.components)
+        if not layout["adapter_layers"]:
+            del layout["adapter_layers"]  # The search space's default.
+        path.hparams.update(layout, ds_image_size=root.image_size)
+        path.hparams[architecture.VARIANT_KEY] = root.variant._asdict()
         path.hparams.update(hparams or {})
         self.paths.setdefault(ROOT_TASK, []).append(path)
         return path

@@ -16,8 +16,8 @@ from mu2keras import architecture
 from mu2keras import component as component_lib
 from mu2keras import population as population_lib
 from mu2keras import state as state_lib
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.component import ROOT_TASK
-from mu2keras.evolution.mutation import VARIANT_KEY
 
 Root = collections.namedtuple("Root", ["variant", "image_size", "components"])
 Root.__doc__ = """A root model.
@@ -72,9 +72,10 @@ def make_root(variant, num_layers=None, image_size=224, seed=0):
 def root_hparams(root):
     """The architecture hyperparameters that describe a root's layout.
 
-    A root path given them (`Population.from_root(root, hparams)`) makes
-    children (`mu2keras.evolution.mutation.make_child`) that run all its
-    blocks and reuse its adapters, e.g. those of a promoted path.
+    A root path given them makes children
+    (`mu2keras.evolution.mutation.make_child`) that run all its blocks and
+    reuse its adapters, e.g. those of a promoted path;
+    `Population.from_root` applies them by default.
 
     Args:
         root: `Root`.
@@ -87,28 +88,7 @@ def root_hparams(root):
         ValueError: if its adapters have different widths (a path's
             adapters share the path's `adapter_dim`).
     """
-    blocks, adapters = 0, {}
-    for name, layer in root.components.items():
-        index = architecture.layer_index(name)
-        if index is None:
-            continue
-        if name == architecture.adapter_name(index):
-            adapters[index] = layer
-        else:
-            blocks += 1
-    hparams = {
-        "num_layers": blocks,
-        "adapter_layers": "_".join(str(i) for i in sorted(adapters)),
-    }
-    widths = sorted({layer.adapter_dim for layer in adapters.values()})
-    if len(widths) > 1:
-        raise ValueError(
-            f"The root's adapters have different widths {widths}; a path's "
-            "adapters share one `adapter_dim`."
-        )
-    if widths:
-        hparams["adapter_dim"] = widths[0]
-    return hparams
+    return architecture.layout_hparams(root.components)
 
 
 def promote(population, task, seed=0):

@@ -20,12 +20,10 @@ A child of task T starts from its parent's hyperparameters and then:
 import dataclasses
 
 from mu2keras import architecture
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import search_space
 from mu2keras.evolution import selection
-
-# The root path's hyperparameter holding its ViTVariant's fields.
-VARIANT_KEY = "vit_variant"
 
 
 @dataclasses.dataclass(frozen=True)

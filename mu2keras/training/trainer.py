@@ -139,7 +139,8 @@ class Trainer:
             every candidate at zero momentum and returns none (spec §10).
         strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
         momentum_dtype: str. "float32", or "bfloat16" as the reference.
-        max_cached_structures: int. Workspaces kept (LRU).
+        max_cached_structures: int or None. Workspaces kept (LRU). None:
+            32 one by one, 8 fused (see below).
         write_back: bool. Write improved candidates' best snapshots into
             their layers.
 
@@ -161,7 +162,7 @@ class Trainer:
         inherit_momentum=True,
         strict_improvement=False,
         momentum_dtype="float32",
-        max_cached_structures=8,
+        max_cached_structures=None,
         write_back=True,
     ):
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -173,6 +174,12 @@ class Trainer:
         self.strict_improvement = strict_improvement
         self.momentum_dtype = momentum_dtype
         self.write_back = write_back
+        if max_cached_structures is None:
+            # One by one, a run's candidates have few distinct structures
+            # (24 in 200 ti0-like ones; 8 workspaces retraced 80 times, 32
+            # traced 24). A fused group's structure rarely recurs, and its
+            # workspace holds all K candidates' layers.
+            max_cached_structures = 8 if fused else 32
         self.cache = cache_lib.WorkspaceCache(max_cached_structures)
 
     def train(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mu2keras import roots
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import mutation
 from mu2keras.evolution import search_space
 from mu2keras.population import Population
@@ -20,7 +21,7 @@ def make_population(num_layers=2, **hparams):
     root = roots.make_root("testing", num_layers=num_layers, image_size=8)
     defaults = dict(search_space.DEFAULT_HPARAMS["ti0"], ds_image_size=8)
     defaults.update(hparams, num_layers=num_layers)
-    defaults[mutation.VARIANT_KEY] = root.variant._asdict()
+    defaults[VARIANT_KEY] = root.variant._asdict()
     population = Population.from_root(root, defaults)
     return population, population.paths["NOT_TRAINABLE"][0]
 
@@ -47,7 +48,7 @@ def test_mu_zero_shares_everything_but_the_forced_clones():
     assert not np.any(head.layer.get_weights()[0])
     assert child.metrics["cloned"] == ["encoder_norm", "head"]
     assert child.hparams["num_classes"] == 3
-    assert mutation.VARIANT_KEY not in child.hparams
+    assert VARIANT_KEY not in child.hparams
 
 
 def test_mu_one_clones_every_frozen_inherited_component():

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mu2keras import architecture
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.component import ROOT_TASK
 from mu2keras.population import Population
 from mu2keras.population import parse_task_name
@@ -274,7 +276,11 @@ def test_ids_and_the_root():
     population = systems.make_population(num_layers=1)
     root = systems.root_path(population)
     assert population.tasks == [] and population.paths[ROOT_TASK] == [root]
-    assert root.hparams == {"num_layers": 1, "ds_image_size": 8}
+    assert root.hparams == {
+        "num_layers": 1,
+        "ds_image_size": 8,
+        VARIANT_KEY: architecture.get_variant("testing")._asdict(),
+    }
     assert [c.id for c in root.components] == list(range(6))
     assert all(c.locks == {ROOT_TASK} for c in root.components)
     population.start_task("a")

@@ -8,10 +8,10 @@ from mu2keras import experiment
 from mu2keras import layers
 from mu2keras import roots
 from mu2keras import state
+from mu2keras.architecture import VARIANT_KEY
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import mutation
 from mu2keras.evolution import search_space
-from mu2keras.evolution.mutation import VARIANT_KEY
 from mu2keras.population import Population
 from tests.system import systems
 
@@ -181,6 +181,32 @@ def test_a_new_system_grows_from_the_promoted_root():
     )
 
 
+def test_from_root_keeps_a_promoted_roots_adapters_by_default():
+    population, _ = source_system()
+    root = roots.promote(population, "a")
+    new = Population.from_root(root)
+    root_path = systems.root_path(new)
+    assert root_path.hparams["num_layers"] == 2
+    assert root_path.hparams["adapter_layers"] == "1"
+    assert root_path.hparams["adapter_dim"] == 8
+    # A child made with defaults that have no adapters still runs the
+    # root's adapter, shared.
+    new.start_task("c")
+    defaults = hparams(adapter_layers="", adapter_dim=32)
+    path = child(new, "c", root_path, 0.5, defaults=defaults)
+    adapter = path.component("residual_adapter_1")
+    assert adapter is root_path.component("residual_adapter_1")
+    # A root without adapters gets no adapter hyperparameters: the search
+    # space's defaults apply.
+    plain = roots.make_root(systems.VARIANT, 2, systems.SIZE)
+    plain_path = systems.root_path(Population.from_root(plain))
+    assert plain_path.hparams == {
+        "num_layers": 2,
+        "ds_image_size": systems.SIZE,
+        VARIANT_KEY: plain.variant._asdict(),
+    }
+
+
 def test_root_hparams_of_a_root_without_adapters():
     root = roots.make_root(systems.VARIANT, 2, systems.SIZE)
     assert roots.root_hparams(root) == {"num_layers": 2, "adapter_layers": ""}
@@ -302,7 +328,10 @@ def test_build_root_promotes(tmp_path):
 
 
 def test_a_path_without_a_recorded_variant_or_a_mismatched_size():
-    population, _, _ = systems.two_task_system()  # Roots without hparams.
+    population, _, _ = systems.two_task_system()
+    # A system whose root path does not record its variant (made with
+    # hparams that dropped it).
+    systems.root_path(population).hparams.pop(VARIANT_KEY)
     with pytest.raises(ValueError, match=r"records its ViT variant"):
         roots.promote(population, "a")
     population, best = source_system()

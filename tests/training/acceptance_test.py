@@ -138,6 +138,15 @@ def test_trainer_validates_its_inputs(root):
         training.Trainer(jit_compile="yes")
 
 
+def test_workspace_cache_size_follows_the_mode():
+    # One by one, structures recur (keep many); fused groups rarely do.
+    assert training.Trainer(fused=False).cache.max_size == 32
+    assert training.Trainer(fused=True).cache.max_size == 8
+    assert training.Trainer(max_cached_structures=3).cache.max_size == 3
+    with pytest.raises(ValueError, match="max_size must be >= 1; got 0"):
+        training.Trainer(max_cached_structures=0)
+
+
 def test_weighted_validation_batches_ignore_padding(root):
     # mu2keras.tasks pads a last batch with weight-0 examples: they must not
     # count. Batch 2 holds 20 real examples and 12 padded ones.

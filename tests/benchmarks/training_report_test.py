@@ -1,0 +1,104 @@
+"""The training-speed report's arithmetic and verdicts."""
+
+import pytest
+
+from benchmarks import training_report
+
+MACHINE = {
+    "date": "2026-11-22",
+    "cores": 2,
+    "cpu": "test cpu",
+    "tensorflow": "2.21.0",
+    "keras": "3.15.1",
+    "python": "3.11.7",
+}
+
+
+def demo_row(wall, train, compile_seconds=0.0):
+    return {
+        "prep": 0.1,
+        "compile": compile_seconds,
+        "train": train,
+        "eval": 0.2,
+        "copy": 0.1,
+        "wall": wall,
+        "reused": compile_seconds == 0.0,
+    }
+
+
+def row_of(markdown, start):
+    rows = [line for line in markdown.splitlines() if line.startswith(start)]
+    assert len(rows) == 1, markdown
+    return rows[0]
+
+
+def test_overhead_counts_time_outside_the_engine_timers():
+    # Timed: 0.4 s overhead (prep, copy) + 8.6 s training and evaluation of
+    # 10 s of wall time, so 1 s (10%) is outside the timers: 14% in all.
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "demo": {"rows": [demo_row(10.0, 8.4, 0.2)], "structures": 1},
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    row = row_of(markdown, "| Overhead")
+    assert "4% over 1 candidates" in row
+    assert "10.0% outside the engine's timers" in row
+    assert row.endswith("**missed** |")
+
+
+@pytest.mark.parametrize(
+    "fused, alone, verdict", [(6.0, 10.0, "met"), (6.1, 10.0, "**missed**")]
+)
+def test_fused_verdict_is_the_issue_ratio(fused, alone, verdict):
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "fused": {
+            "ti0_fused": [fused, fused],
+            "ti0_one_by_one": [alone, alone],
+            "ti3_fused": [fused, fused],
+            "ti3_one_by_one": [alone, alone],
+        },
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    row = row_of(
+        markdown, "| Fused K = 8 ≤ 0.6 × one by one (ti0-like candidates, warm)"
+    )
+    assert f"= {fused / alone:.2f}×" in row
+    assert row.endswith(f"{verdict} |")
+
+
+def test_memory_growth_is_last_minus_first_sample():
+    rss = [(10, 1500.0), (100, 1900.0), (200, 1790.0)]
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "memory": {"rss": rss, "structures": 7},
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    row = row_of(markdown, "| Resident memory growth")
+    assert "+290 MB from candidate 10 to 200" in row
+    assert row.endswith("met |")
+
+
+def test_generations_row_compares_whole_runs():
+    def run(seconds, traced):
+        return {"seconds": seconds, "traced": traced, "generations": 6}
+
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "generations": {
+            "ti0_fused": run(82.0, 6),
+            "ti0_one_by_one": run(80.0, 22),
+            "ti3_fused": run(30.0, 6),
+            "ti3_one_by_one": run(60.0, 12),
+        },
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    ti0 = row_of(markdown, "| Fused K = 8 ≤ 0.6 × one by one (ti0-like, 6")
+    assert "82.0 s (6 groups traced) vs 80.0 s (22 traced) = 1.02×" in ti0
+    assert ti0.endswith("**missed** |")
+    ti3 = row_of(markdown, "| Fused K = 8 ≤ 0.6 × one by one (ti3-like, 6")
+    assert ti3.endswith("= 0.50× | met |")
