@@ -90,6 +90,11 @@ _RESUMABLE_FIELDS = (
     "intermediate_state_secs",
     "keep_states",
     "export_saved_model",
+    # How the engine runs, not what it computes: fused and one-by-one
+    # training give the same results, XLA the same up to float rounding,
+    # so a run started on a TPU may go on on CPUs.
+    "fused",
+    "jit_compile",
 )
 
 

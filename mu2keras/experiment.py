@@ -60,7 +60,7 @@ def default_config():
     c.num_validations = 4
     c.max_validation_examples = 5_120
     # Engine.
-    c.fused = True
+    c.fused = "auto"  # Fused on accelerators, one by one on CPUs.
     c.jit_compile = "auto"
     c.momentum_dtype = "float32"
     # State, checks, export (spec §2.10, §6.2).

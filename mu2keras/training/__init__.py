@@ -16,6 +16,7 @@ from mu2keras.training.optimizer import TraceSGD
 from mu2keras.training.schedules import CandidateSchedule
 from mu2keras.training.schedules import schedule_numbers
 from mu2keras.training.strategy import make_strategy
+from mu2keras.training.strategy import resolve_fused
 from mu2keras.training.strategy import resolve_jit_compile
 from mu2keras.training.trainer import BestTracker
 from mu2keras.training.trainer import CandidateResult
@@ -33,6 +34,7 @@ __all__ = [
     "WorkspaceCache",
     "apply_snapshot",
     "make_strategy",
+    "resolve_fused",
     "resolve_jit_compile",
     "schedule_numbers",
     "steps_between_validations",

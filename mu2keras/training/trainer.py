@@ -133,14 +133,16 @@ class Trainer:
         strategy: `tf.distribute.Strategy` or None for the current one
             (see `make_strategy`).
         jit_compile: bool or "auto" (see `strategy.resolve_jit_compile`).
-        fused: bool. Train a generation's candidates in one graph (True)
-            or one after the other (False); the results are the same.
+        fused: bool or "auto". Train a generation's candidates in one
+            graph (True) or one after the other (False); the results are
+            the same. "auto" (see `strategy.resolve_fused`): fused on
+            accelerators, one by one on CPUs.
         inherit_momentum: bool. µ2Net carries momentum (True); µNet starts
             every candidate at zero momentum and returns none (spec §10).
         strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
         momentum_dtype: str. "float32", or "bfloat16" as the reference.
         max_cached_structures: int or None. Workspaces kept (LRU). None:
-            32 one by one, 8 fused (see below).
+            12 one by one, 8 fused (see below).
         write_back: bool. Write improved candidates' best snapshots into
             their layers.
 
@@ -158,7 +160,7 @@ class Trainer:
         self,
         strategy=None,
         jit_compile="auto",
-        fused=True,
+        fused="auto",
         inherit_momentum=True,
         strict_improvement=False,
         momentum_dtype="float32",
@@ -169,17 +171,19 @@ class Trainer:
         self.jit_compile = strategy_lib.resolve_jit_compile(
             jit_compile, self.strategy
         )
-        self.fused = fused
+        self.fused = strategy_lib.resolve_fused(fused, self.strategy)
         self.inherit_momentum = inherit_momentum
         self.strict_improvement = strict_improvement
         self.momentum_dtype = momentum_dtype
         self.write_back = write_back
         if max_cached_structures is None:
             # One by one, a run's candidates have few distinct structures
-            # (24 in 200 ti0-like ones; 8 workspaces retraced 80 times, 32
-            # traced 24). A fused group's structure rarely recurs, and its
-            # workspace holds all K candidates' layers.
-            max_cached_structures = 8 if fused else 32
+            # (24 in 200 ti0-like ones), but a cached workspace costs memory
+            # (about 20 MB for a Ti/16 path): 8 workspaces retraced 80
+            # times (+55 MB), 12: 51 (+182 MB), 32: 24 (+453 MB). A fused
+            # group's structure rarely recurs, and its workspace holds all
+            # K candidates' layers.
+            max_cached_structures = 8 if self.fused else 12
         self.cache = cache_lib.WorkspaceCache(max_cached_structures)
 
     def train(

@@ -171,3 +171,15 @@ def test_a_run_started_before_the_promote_fields_resumes(tmp_path):
     config.root.promote_task = "a"
     with pytest.raises(SystemExit, match=r"started with in root.promote_task"):
         evolve.check_same_config(config, str(tmp_path))
+
+
+def test_a_run_resumes_with_other_engine_settings(tmp_path):
+    """fused and jit_compile change how, not what: a TPU run (fused, XLA)
+    resumes on CPUs under the defaults ("auto")."""
+    from launch import evolve
+    from mu2keras import experiment
+
+    saved = experiment.default_config().to_dict()
+    saved.update(fused=True, jit_compile=True)  # As older states hold.
+    (tmp_path / state_lib.CONFIG).write_text(json.dumps({"experiment": saved}))
+    evolve.check_same_config(experiment.default_config(), str(tmp_path))

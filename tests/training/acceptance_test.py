@@ -64,7 +64,7 @@ def test_trainer_scores_snapshots_and_writes_back_only_improved(root):
     winner.score_fn, loser.score_fn = score_fn, score_fn
     winner.threshold, loser.threshold = 0.5, 0.5
     loser_before = helpers.layer_weights(loser.layers)
-    results = training.Trainer().train(
+    results = training.Trainer(fused=True).train(
         [winner, loser],
         helpers.train_dataset(),
         helpers.validation_dataset(),
@@ -72,7 +72,7 @@ def test_trainer_scores_snapshots_and_writes_back_only_improved(root):
         3,
     )
     won, lost = results
-    # Evaluations are scored in candidate order at each evaluation.
+    # Fused, evaluations are scored in candidate order at each evaluation.
     assert [e["score"] for e in won.evaluations] == [0.2, 0.4, 0.1]
     assert [e["score"] for e in lost.evaluations] == [0.9, 0.1, 0.1]
     assert not won.improved and won.snapshot is None
@@ -136,11 +136,13 @@ def test_trainer_validates_its_inputs(root):
         trainer.train([cand], train, val.repeat(), 1, 1)
     with pytest.raises(ValueError, match="jit_compile"):
         training.Trainer(jit_compile="yes")
+    with pytest.raises(ValueError, match="fused must be .*; got 'yes'"):
+        training.Trainer(fused="yes")
 
 
 def test_workspace_cache_size_follows_the_mode():
     # One by one, structures recur (keep many); fused groups rarely do.
-    assert training.Trainer(fused=False).cache.max_size == 32
+    assert training.Trainer(fused=False).cache.max_size == 12
     assert training.Trainer(fused=True).cache.max_size == 8
     assert training.Trainer(max_cached_structures=3).cache.max_size == 3
     with pytest.raises(ValueError, match="max_size must be >= 1; got 0"):

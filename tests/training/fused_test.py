@@ -114,7 +114,7 @@ def test_signature_ignores_weights_names_and_hparams(root):
 
 
 def test_traced_functions_are_reused_across_generations(root):
-    trainer = training.Trainer()
+    trainer = training.Trainer(fused=True)
     data = helpers.train_dataset, helpers.validation_dataset
     first = trainer.train(generation(root), data[0](), data[1](), 2, 2)
     workspace = next(iter(trainer.cache._entries.values()))
@@ -152,7 +152,7 @@ def test_shared_trainable_layer_is_rejected(root):
 
 def test_trainable_layers_differ_between_candidates(root):
     cands = generation(root)
-    trainer = training.Trainer()
+    trainer = training.Trainer(fused=True)
     results = trainer.train(
         cands, helpers.train_dataset(), helpers.validation_dataset(), 2, 1
     )

@@ -16,6 +16,10 @@ def test_default_strategy_without_flags(monkeypatch):
     # CPU only here: "auto" leaves XLA off; explicit values win.
     assert training.resolve_jit_compile("auto", strategy) is False
     assert training.resolve_jit_compile(True, strategy) is True
+    # Likewise one by one rather than fused.
+    assert training.resolve_fused("auto", strategy) is False
+    assert training.resolve_fused(True, strategy) is True
+    assert training.Trainer(strategy=strategy).fused is False
 
 
 def test_explicit_devices_give_a_mirrored_strategy(monkeypatch):
@@ -94,3 +98,33 @@ def test_tf_config_task_count(monkeypatch):
         json.dumps({"cluster": {"worker": ["a:1"], "chief": ["b:2"]}}),
     )
     assert strategy_lib._tf_config_tasks() == 2
+
+
+class _Extended:
+    def __init__(self, devices):
+        self.worker_devices = devices
+
+
+class _FakeStrategy:
+    def __init__(self, devices):
+        self.extended = _Extended(devices)
+
+
+@pytest.mark.parametrize(
+    "devices, accelerated",
+    [
+        (("/job:worker/replica:0/task:0/device:CPU:0",), False),
+        (("/job:localhost/replica:0/task:0/device:GPU:0",), True),
+        (("/device:CPU:0", "/device:GPU:0"), True),
+    ],
+)
+def test_auto_fuses_and_compiles_on_accelerators(devices, accelerated):
+    strategy = _FakeStrategy(devices)
+    assert training.resolve_fused("auto", strategy) is accelerated
+    assert training.resolve_jit_compile("auto", strategy) is accelerated
+    assert training.resolve_fused(False, strategy) is False
+    # --config.fused=false overrides the string field with a string.
+    assert training.resolve_fused("False", strategy) is False
+    assert training.resolve_jit_compile("true", strategy) is True
+    with pytest.raises(ValueError, match="fused must be .*got 1"):
+        training.resolve_fused(1, strategy)
