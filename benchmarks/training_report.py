@@ -80,8 +80,8 @@ def markdown(figures, batch, reference_seconds):
         lines.append(
             f"| Overhead ≤ 10% of a candidate's wall time (\"ViT tiny 0 "
             f'layers", {label}) | {100 * d["overhead"]:.0f}% over '
-            f"{d['candidates']} candidates with {d['structures']} distinct "
-            f"structures; {100 * d['overhead_reused']:.0f}% on reused "
+            f"{d['candidates']} candidates ({d['structures']} structures "
+            f"traced); {100 * d['overhead_reused']:.0f}% on reused "
             f"structures; {100 * d['untimed']:.1f}% outside the engine's "
             f"timers | {_verdict(d['overhead'] + d['untimed'] <= 0.10)} |"
         )
@@ -126,8 +126,8 @@ def markdown(figures, batch, reference_seconds):
         lines.append(
             f"| Resident memory growth ≤ 300 MB over 200 candidates "
             f"({label}) | {growth:+.0f} MB from candidate {rss[0][0]} to "
-            f"{rss[-1][0]} ({figures[key]['structures']} distinct "
-            f"structures; {rss[0][1]:.0f} → {rss[-1][1]:.0f} MB) | "
+            f"{rss[-1][0]} ({figures[key]['structures']} structures "
+            f"traced; {rss[0][1]:.0f} → {rss[-1][1]:.0f} MB) | "
             f"{_verdict(growth <= 300)} |"
         )
         details.append(

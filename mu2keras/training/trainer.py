@@ -142,7 +142,8 @@ class Trainer:
         strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
         momentum_dtype: str. "float32", or "bfloat16" as the reference.
         max_cached_structures: int or None. Workspaces kept (LRU). None:
-            12 one by one, 8 fused (see below).
+            12 one by one, 8 fused (the retracing and memory trade-off
+            is in docs/benchmarks.md).
         write_back: bool. Write improved candidates' best snapshots into
             their layers.
 

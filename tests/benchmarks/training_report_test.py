@@ -42,7 +42,7 @@ def test_overhead_counts_time_outside_the_engine_timers():
     }
     markdown = training_report.markdown(figures, 512, 15.0)
     row = row_of(markdown, "| Overhead")
-    assert "4% over 1 candidates" in row
+    assert "4% over 1 candidates (1 structures traced)" in row
     assert "10.0% outside the engine's timers" in row
     assert row.endswith("**missed** |")
 
