@@ -101,6 +101,17 @@ def check_config(config):
             "config.momentum_dtype must be float32 or bfloat16; got "
             f"{config.momentum_dtype!r}."
         )
+    for name in ("fused", "jit_compile"):
+        value = config[name]
+        if not isinstance(value, bool) and str(value).lower() not in (
+            "auto",
+            "true",
+            "false",
+        ):
+            raise ValueError(
+                f"config.{name} must be 'auto', 'true' or 'false'; got "
+                f"{value!r}."
+            )
     return defaults, ranges
 
 

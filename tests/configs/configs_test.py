@@ -230,3 +230,16 @@ def test_parse_arg_types_flags_and_errors():
         common.parse_arg("m=1", n=1)
     with pytest.raises(AttributeError):
         common.parse_arg("", n=1).m = 2  # Locked: no new keys.
+
+
+@pytest.mark.parametrize("name", ["fused", "jit_compile"])
+def test_engine_switches_accept_auto_true_false_only(name):
+    config = get_config("demo", "runlocal")
+    for value in ("auto", "true", "False"):
+        config[name] = value
+        experiment.check_config(config)
+    config[name] = "sometimes"
+    with pytest.raises(
+        ValueError, match=f"config.{name} must be .*got 'sometimes'"
+    ):
+        experiment.check_config(config)
