@@ -20,8 +20,8 @@ fi
 # folders that do not all exist, and pip warns about each one).
 log=$(mktemp)
 if ! "$venv/bin/pip" install -q --disable-pip-version-check \
-  "tensorflow-cpu==2.19.1" "keras>=3.8" numpy scipy pytest absl-py \
-  ml-collections >"$log" 2>&1; then
+  "tensorflow-cpu==2.19.1" "keras>=3.8" "tensorflow-datasets>=4.9" \
+  matplotlib numpy scipy pytest absl-py ml-collections >"$log" 2>&1; then
   cat "$log" >&2
   rm -f "$log"
   exit 1

@@ -26,6 +26,8 @@ from mu2keras.tasks.data_hparams import as_data_hparams
 TRAIN_CACHE_MAX_EXAMPLES = 100_000
 
 DEFAULT_SHUFFLE_BUFFER_SIZE = 10_000
+# Epoch seeds of a stream: seed * _EPOCH_SEEDS + epoch.
+_EPOCH_SEEDS = 1_000_003
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,15 +250,23 @@ def train_dataset(
         raise ValueError(f"Task {task.name!r} has no training examples.")
     if cache is None:
         cache = should_cache_train(n, batch_size, num_steps)
-    ds = task.dataset("train", shuffle_files=True, seed=seed)
+    examples = task.dataset("train", shuffle_files=True, seed=seed)
     if cache:
-        ds = ds.cache()
-    ds = ds.shuffle(
-        max(1, min(n, shuffle_buffer_size)),
-        seed=seed,
-        reshuffle_each_iteration=True,
-    )
-    ds = ds.repeat().enumerate()
+        examples = examples.cache()
+    buffer_size = max(1, min(n, shuffle_buffer_size))
+
+    # Epoch e is shuffled with its own seed rather than by a generator that
+    # every iterator of the dataset shares (`reshuffle_each_iteration`), so
+    # that each new iterator reads the same stream: candidates trained one
+    # by one see the batches a fused group sees (spec §6.1).
+    def epoch(e):
+        return examples.shuffle(
+            buffer_size,
+            seed=seed * _EPOCH_SEEDS + e,
+            reshuffle_each_iteration=False,
+        )
+
+    ds = tf.data.Dataset.counter().flat_map(epoch).enumerate()
     base = tf.constant(seed, tf.int64)
 
     def augment(index, example):

@@ -184,7 +184,10 @@ class TfdsTask(Task):
         ds = self._builders[source.dataset].as_dataset(
             split=source.split,
             shuffle_files=shuffle_files,
-            read_config=tfds.ReadConfig(shuffle_seed=seed),
+            # Every iterator reads the files in the same (seeded) order.
+            read_config=tfds.ReadConfig(
+                shuffle_seed=seed, shuffle_reshuffle_each_iteration=False
+            ),
         )
         return ds.map(self._to_pair, num_parallel_calls=tf.data.AUTOTUNE)
 

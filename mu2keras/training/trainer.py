@@ -204,7 +204,10 @@ class Trainer:
             train_data: `tf.data.Dataset` of `(images, labels)` global
                 batches with a static batch size (`drop_remainder=True`),
                 at least N_v × N_e of them. Every group starts reading it
-                from the beginning, so all candidates see the same batches.
+                from the beginning (a new iterator), so all candidates see
+                the same batches if every iterator yields the same stream,
+                as `mu2keras.tasks.pipeline.train_dataset` does (a
+                `shuffle(reshuffle_each_iteration=True)` does not).
             validation_data: `tf.data.Dataset` of `(images, labels)` or
                 `(images, labels, weights)` batches: the fixed validation
                 subset (`mu2keras.tasks.pipeline.validation_dataset(...)

@@ -160,6 +160,18 @@ def test_train_epoch_is_an_example_level_permutation(small_task):
     assert first.tolist() != second.tolist()  # Reshuffled every epoch.
 
 
+def test_every_iterator_reads_the_same_stream(small_task):
+    # The engine opens one iterator per candidate trained one by one, and
+    # drops it early: each must read what a fused group reads (spec §6.1).
+    ds = pipeline.train_dataset(small_task, OFF, batch_size=8, seed=0)
+    first = _take(ds, 9)  # An epoch and a half.
+    for _ in range(2):
+        again = _take(ds, 9)
+        for a, b in zip(first, again, strict=True):
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+
+
 def test_small_train_split_is_read_once(make_images):
     images, labels = make_images(6, 2)
     reads = []
