@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from mu2keras.training import cache as cache_lib
 from mu2keras.training import candidate as candidate_lib
+from mu2keras.training import data as data_lib
 from mu2keras.training import fused as fused_lib
 from mu2keras.training import strategy as strategy_lib
 
@@ -229,7 +230,7 @@ class Trainer:
                 raise ValueError(f"`{name}` must be an int; got {value!r}.")
             if value < 1:
                 raise ValueError(f"`{name}` must be >= 1; got {value}.")
-        run = _GenerationData(
+        run = data_lib.GenerationData(
             self.strategy, train_data, validation_data, validation_steps
         )
         groups = [candidates] if self.fused else [[c] for c in candidates]
@@ -322,113 +323,3 @@ class Trainer:
             )
             for k, cand in enumerate(group)
         ]
-
-
-def _short_lived(dataset):
-    """`dataset` without tf.data's autotuning model thread.
-
-    The engine opens a new iterator per group and abandons it after N_v × N_e
-    batches. Deleting an iterator waits for its autotuning thread to finish
-    an optimization pass: 0.2-1.7 s per group measured on 2 cores, more
-    than training a small candidate. Autotuning never converges within so
-    short an iterator anyway; without it, AUTOTUNE map parallelism falls
-    back to the number of cores and prefetch buffers still grow on their own.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
-
-
-class _GenerationData:
-    """A generation's datasets, distributed, with their static shapes."""
-
-    def __init__(self, strategy, train_data, validation_data, steps):
-        self.strategy = strategy
-        replicas = strategy.num_replicas_in_sync
-        train_specs = _batch_specs("train_data", train_data, replicas, (2,))
-        val_specs = _batch_specs(
-            "validation_data", validation_data, replicas, (2, 3)
-        )
-        self.global_batch_size = train_specs[0].shape[0]
-        if steps is None:
-            steps = int(validation_data.cardinality())
-            if steps < 1:
-                raise ValueError(
-                    "validation_data has no known finite number of batches "
-                    f"(cardinality {steps}); pass `validation_steps`."
-                )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"validation_steps must be >= 1; got {steps!r}.")
-        self.validation_steps = steps
-        train_data = _short_lived(train_data)
-        validation_data = _short_lived(validation_data)
-        self.signature = (
-            tuple(_spec_key(s) for s in train_specs),
-            tuple(_spec_key(s) for s in val_specs),
-        )
-        self._train = strategy.experimental_distribute_dataset(train_data)
-        # Every evaluation reads the same `steps` batches: one iterator over
-        # them, repeated, serves the whole generation.
-        self.validation_iterator = iter(
-            strategy.experimental_distribute_dataset(
-                validation_data.take(steps).repeat()
-            )
-        )
-        self._zeros = [
-            strategy.experimental_distribute_dataset(
-                _short_lived(
-                    tf.data.Dataset.from_tensors(_dummy_batch(specs)).repeat()
-                )
-            )
-            for specs in (train_specs, val_specs)
-        ]
-
-    def train_iterator(self):
-        return iter(self._train)
-
-    def zeros_iterators(self):
-        """Iterators of all-zero training and validation batches."""
-        return [iter(d) for d in self._zeros]
-
-
-def _batch_specs(name, dataset, replicas, lengths):
-    if not isinstance(dataset, tf.data.Dataset):
-        raise ValueError(f"{name} must be a tf.data.Dataset; got {dataset!r}.")
-    specs = dataset.element_spec
-    if not isinstance(specs, tuple) or len(specs) not in lengths:
-        expected = " or ".join(
-            ("(images, labels)", "(images, labels, weights)")[n - 2]
-            for n in lengths
-        )
-        raise ValueError(
-            f"{name} must yield {expected} tuples; its element spec is {specs}."
-        )
-    images, labels = specs[:2]
-    batch = images.shape[0]
-    if batch is None or images.shape[1:].num_elements() is None:
-        raise ValueError(
-            f"{name} must have static shapes (batch with "
-            f"drop_remainder=True); got {images.shape}."
-        )
-    for spec in specs[1:]:
-        if spec.shape != (batch,):
-            raise ValueError(
-                f"{name} labels and weights must have shape ({batch},); got "
-                f"{spec.shape}."
-            )
-    if batch % replicas:
-        raise ValueError(
-            f"{name} batch size {batch} is not divisible by the "
-            f"{replicas} replicas."
-        )
-    return specs
-
-
-def _dummy_batch(specs):
-    """Zero images and labels (and unit weights) for warming up."""
-    values = [tf.zeros(s.shape, s.dtype) for s in specs[:2]]
-    return tuple(values + [tf.ones(s.shape, s.dtype) for s in specs[2:]])
-
-
-def _spec_key(spec):
-    return (tuple(spec.shape.as_list()), spec.dtype.name)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from mu2keras import training
 from mu2keras.pretrained import weights as weights_lib
-from mu2keras.training import trainer as trainer_lib
+from mu2keras.training import data as data_lib
 from tests.training import helpers
 
 
@@ -216,7 +216,7 @@ def test_engine_iterators_skip_autotuning_and_keep_other_options():
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     train = helpers.train_dataset().with_options(options)
-    run = trainer_lib._GenerationData(
+    run = data_lib.GenerationData(
         tf.distribute.get_strategy(), train, helpers.validation_dataset(), 1
     )
     engine_options = run.train_iterator()._dataset.options()
