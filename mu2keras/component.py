@@ -9,6 +9,7 @@ copied optimizer momentum, with no locks, so the original is never modified.
 """
 
 import copy
+import json
 
 import numpy as np
 
@@ -58,6 +59,27 @@ def layer_variables(layer):
             )
         result[key] = variable
     return result
+
+
+# Config entries that change no computation of a layer given its weights.
+_NOT_STRUCTURE = ("name", "seed", "trainable")
+
+
+def structure_key(layer):
+    """The layer's class and forward-relevant config, as a hashable key.
+
+    Layers with equal keys compute the same function of (input, weights):
+    names, seeds, trainable flags and initializers are left out.
+    """
+    config = {
+        k: v
+        for k, v in layer.get_config().items()
+        if k not in _NOT_STRUCTURE and not k.endswith("_initializer")
+    }
+    return (
+        f"{type(layer).__module__}.{type(layer).__qualname__}",
+        json.dumps(config, sort_keys=True, default=str),
+    )
 
 
 def copy_layer(layer):

@@ -13,6 +13,7 @@ from mu2keras import roots
 from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import search_space
+from mu2keras.training import strategy as strategy_lib
 
 
 def default_config():
@@ -102,16 +103,7 @@ def check_config(config):
             f"{config.momentum_dtype!r}."
         )
     for name in ("fused", "jit_compile"):
-        value = config[name]
-        if not isinstance(value, bool) and str(value).lower() not in (
-            "auto",
-            "true",
-            "false",
-        ):
-            raise ValueError(
-                f"config.{name} must be 'auto', 'true' or 'false'; got "
-                f"{value!r}."
-            )
+        strategy_lib.parse_switch(f"config.{name}", config[name])
     return defaults, ranges
 
 

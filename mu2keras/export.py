@@ -24,7 +24,6 @@ signatures that use them. Exports are written to a temporary directory and
 renamed into place.
 """
 
-import json
 import re
 
 import numpy as np
@@ -33,6 +32,7 @@ import tensorflow as tf
 from mu2keras import layers
 from mu2keras import routing
 from mu2keras import storage
+from mu2keras.component import structure_key
 from mu2keras.population import parse_task_name
 from mu2keras.routing import LOGIT_PADDING
 
@@ -91,7 +91,7 @@ class _Kernels:
             self._weights[id(layer)] = _flat_weights(_variables(layer))
 
     def __call__(self, layer, x):
-        key = _structure(layer, x)
+        key = (structure_key(layer), tuple(x.shape[1:]))
         if key not in self._kernels:
             self._kernels[key] = _kernel(layer, x)
         flat = [tf.convert_to_tensor(v) for v in self._weights[id(layer)]]
@@ -116,20 +116,6 @@ def _flat_weights(variables):
         )
         for dtype in _dtypes(variables)
     ]
-
-
-# Config keys that only change initial weights or bookkeeping, not forward.
-_NOT_STRUCTURE = {"name", "seed", "trainable"}
-
-
-def _structure(layer, x):
-    config = {
-        k: v
-        for k, v in layer.get_config().items()
-        if k not in _NOT_STRUCTURE and not k.endswith("_initializer")
-    }
-    config = json.dumps(config, sort_keys=True, default=str)
-    return type(layer), config, tuple(x.shape[1:])
 
 
 def _kernel(template, x):

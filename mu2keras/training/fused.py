@@ -24,13 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from mu2keras import architecture
+from mu2keras.component import structure_key
 from mu2keras.pretrained import weights as weights_lib
 from mu2keras.training import optimizer as optimizer_lib
 from mu2keras.training import schedules
-
-# Config entries that change no computation: a workspace copy gets its
-# weights assigned, so initializer seeds and names do not matter.
-_IGNORED_CONFIG_KEYS = ("name", "seed", "trainable")
 
 
 class Structure:
@@ -79,8 +76,7 @@ class Structure:
         """A hashable key: equal keys can share one workspace."""
         slots = tuple(
             (
-                f"{type(layer).__module__}.{type(layer).__qualname__}",
-                _config_key(layer),
+                structure_key(layer),
                 json.dumps(layer.get_build_config(), sort_keys=True),
                 trainable,
             )
@@ -89,15 +85,6 @@ class Structure:
             )
         )
         return (slots, tuple(self.nodes), tuple(self.leaves))
-
-
-def _config_key(layer):
-    config = {
-        k: v
-        for k, v in layer.get_config().items()
-        if k not in _IGNORED_CONFIG_KEYS
-    }
-    return json.dumps(config, sort_keys=True, default=str)
 
 
 def _blank_copy(layer, trainable):

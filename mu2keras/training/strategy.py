@@ -131,16 +131,30 @@ def resolve_fused(fused, strategy):
     return _resolve_auto("fused", fused, strategy)
 
 
-def _resolve_auto(name, value, strategy):
+def parse_switch(name, value):
+    """An engine switch (`fused`, `jit_compile`): a bool or "auto".
+
+    Also accepts "true" and "false" in any case: a config flag's override
+    of the "auto" string field.
+
+    Raises:
+        ValueError: naming `name` and the bad value.
+    """
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
-        # A config flag's override of the "auto" string field.
         return value.lower() == "true"
     if value != "auto":
         raise ValueError(
             f"{name} must be True, False or 'auto'; got {value!r}."
         )
+    return value
+
+
+def _resolve_auto(name, value, strategy):
+    value = parse_switch(name, value)
+    if isinstance(value, bool):
+        return value
     if is_tpu_strategy(strategy):
         return True
     try:
