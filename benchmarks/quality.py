@@ -176,8 +176,9 @@ def _fingerprint(method, seed, root_dir, smoke):
 def _write_json(path, data):
     # Written aside then renamed: a crash never leaves half a record.
     storage.makedirs(storage.split(path)[0])
-    storage.write(path + ".tmp", json.dumps(data, indent=1))
-    storage.rename(path + ".tmp", path, overwrite=True)
+    tmp = storage.temp_path(path)  # Not path + ".tmp": see temp_path.
+    storage.write(tmp, json.dumps(data, indent=1))
+    storage.rename(tmp, path, overwrite=True)
 
 
 def run_record(population, counter):
