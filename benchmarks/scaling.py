@@ -297,26 +297,22 @@ def markdown(figures):
         lines.append(
             f"* Task 1 latency, batch {batch}: {n} tasks / 1 task = "
             f"{item['ratio']:.3f} (goal ≤ 1.05): "
-            f"{_verdict(item['met'])}."
+            f"{study.verdict(item['met'])}."
         )
     sb, pt = g["saved_model_bytes"], g["params_per_task"]
     lines.append(
         f"* SavedModel bytes ≤ 1.05 × 4 × exported params + 1 MiB "
         f"at every exported size: worst at {sb['worst_tasks']} tasks, "
         f"{sb['worst_excess_bytes']:+,.0f} bytes from the bound: "
-        f"{_verdict(sb['met'])}."
+        f"{study.verdict(sb['met'])}."
     )
     lines.append(
         f"* Parameters per task falling: {pt['first']:,.0f} → "
         f"{pt['last']:,.0f} (least-squares slope {pt['slope']:+,.0f} per "
         f"task; rises at sizes {pt['rising_at'] or 'none'}): "
-        f"{_verdict(pt['met'])}."
+        f"{study.verdict(pt['met'])}."
     )
     return "\n".join(lines) + "\n"
-
-
-def _verdict(met):
-    return "met" if met else "**missed**"
 
 
 def figure(rows):

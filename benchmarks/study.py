@@ -34,6 +34,7 @@ __all__ = [
     "root_system",
     "run",
     "run_name",
+    "verdict",
     "write_outputs",
 ]
 
@@ -145,6 +146,11 @@ def mean_std(values):
     values = np.asarray(values, dtype=float)
     std = values.std(ddof=1) if len(values) > 1 else 0.0
     return {"mean": float(values.mean()), "std": float(std)}
+
+
+def verdict(met):
+    """A target's verdict cell: "met", or "**missed**" in bold."""
+    return "met" if met else "**missed**"
 
 
 def write_outputs(name, figures, markdown, figure=None, out=RESULTS):

@@ -2,10 +2,7 @@
 
 import numpy as np
 
-
-def _verdict(ok):
-    return "met" if ok else "**missed**"
-
+from benchmarks.study import verdict
 
 _TIMERS = ("prep", "compile", "train", "eval", "copy")
 
@@ -62,7 +59,7 @@ def markdown(figures, batch, reference_seconds):
             f"{_ips(t['engine_xla']):.0f} (XLA on); fit "
             f"{_ips(t['fit_auto']):.0f} (jit auto = off) / "
             f"{_ips(t['fit_xla']):.0f} (jit on) | "
-            f"{_verdict(_ips(engine) >= _ips(fit))} |"
+            f"{verdict(_ips(engine) >= _ips(fit))} |"
         )
         best = max(t["engine_tf"]["flops"], t["engine_xla"]["flops"])
         lines.append(
@@ -71,7 +68,7 @@ def markdown(figures, batch, reference_seconds):
             f"{peak / 1e9:.1f} GFLOP/s (XLA off "
             f"{t['engine_tf']['flops'] / 1e9:.1f}, on "
             f"{t['engine_xla']['flops'] / 1e9:.1f}) | "
-            f"{_verdict(best >= 0.5 * peak)} |"
+            f"{verdict(best >= 0.5 * peak)} |"
         )
     for key, label in (("demo", "XLA off"), ("demo_xla", "XLA on")):
         if key not in figures:
@@ -83,7 +80,7 @@ def markdown(figures, batch, reference_seconds):
             f"{d['candidates']} candidates ({d['structures']} structures "
             f"traced); {100 * d['overhead_reused']:.0f}% on reused "
             f"structures; {100 * d['untimed']:.1f}% outside the engine's "
-            f"timers | {_verdict(d['overhead'] + d['untimed'] <= 0.10)} |"
+            f"timers | {verdict(d['overhead'] + d['untimed'] <= 0.10)} |"
         )
         lines.append(
             f'| Wall time per candidate ("ViT tiny 0 layers", {label}) '
@@ -91,7 +88,7 @@ def markdown(figures, batch, reference_seconds):
             f"{d['wall_mean']:.2f} s mean ({d['wall_new']:.2f} s new "
             f"structure, {d['wall_reused']:.2f} s reused; training "
             f"{d['train']:.2f} s, evaluation {d['eval']:.2f} s) | "
-            f"{_verdict(d['wall_mean'] < reference_seconds)} |"
+            f"{verdict(d['wall_mean'] < reference_seconds)} |"
         )
     f = figures.get("fused")
     if f:
@@ -103,7 +100,7 @@ def markdown(figures, batch, reference_seconds):
                     f"| Fused K = 8 ≤ 0.6 × one by one ({setting}-like "
                     f"candidates, {phase}) | {fused:.2f} s vs {alone:.2f} s "
                     f"= {fused / alone:.2f}× | "
-                    f"{_verdict(fused <= 0.6 * alone)} |"
+                    f"{verdict(fused <= 0.6 * alone)} |"
                 )
     g = figures.get("generations")
     if g:
@@ -116,7 +113,7 @@ def markdown(figures, batch, reference_seconds):
                 f"{fused['seconds']:.1f} s ({fused['traced']} groups "
                 f"traced) vs {alone['seconds']:.1f} s "
                 f"({alone['traced']} traced) = {ratio:.2f}× | "
-                f"{_verdict(ratio <= 0.6)} |"
+                f"{verdict(ratio <= 0.6)} |"
             )
     for key, label in (("memory", "XLA off"), ("memory_xla", "XLA on")):
         if key not in figures:
@@ -128,7 +125,7 @@ def markdown(figures, batch, reference_seconds):
             f"({label}) | {growth:+.0f} MB from candidate {rss[0][0]} to "
             f"{rss[-1][0]} ({figures[key]['structures']} structures "
             f"traced; {rss[0][1]:.0f} → {rss[-1][1]:.0f} MB) | "
-            f"{_verdict(growth <= 300)} |"
+            f"{verdict(growth <= 300)} |"
         )
         details.append(
             f"RSS ({label}), MB at candidates "

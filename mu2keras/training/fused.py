@@ -355,18 +355,27 @@ class Workspace:
         return accuracy / tf.cast(num_batches, tf.float32)
 
     def warm_up(self, train_iterator, eval_iterator):
-        """Traces and compiles the step functions by running them once.
+        """Traces, optimises and compiles the step functions.
 
-        Runs one training step and one evaluation batch. The training step
-        changes the weights, momentum and step counter: `load` again
-        afterwards.
+        Without XLA, the functions run with zero steps and zero batches:
+        that traces them and has TensorFlow optimise and instantiate their
+        graphs (the while loops' bodies included) without computing a
+        step, so the workspace is left as it was. XLA compiles a function
+        on its first execution, so with `jit_compile` one training step and
+        one evaluation batch run, which change the weights, momentum and
+        step counter: `load` again afterwards.
 
         Args:
             train_iterator: an iterator of training batches (e.g. zeros).
             eval_iterator: an iterator of validation batches.
+
+        Returns:
+            bool. Whether the state changed (so `load` is needed).
         """
-        self.train(train_iterator, 1).numpy()
-        self.evaluate(eval_iterator, 1).numpy()
+        steps = 1 if self.jit_compile else 0
+        self.train(train_iterator, steps).numpy()
+        self.evaluate(eval_iterator, steps).numpy()
+        return steps > 0
 
     def train(self, iterator, num_steps):
         """Runs `num_steps` steps; returns the losses, shape (steps, K)."""

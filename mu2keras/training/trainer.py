@@ -270,12 +270,12 @@ class Trainer:
         train_iterator = run.train_iterator()
         timings["prep"] = time.perf_counter() - start
         if created:
-            # Trace and compile on zeros, then restore the state.
+            # Trace and compile on zeros (restoring the state if a step ran).
             start = time.perf_counter()
-            workspace.warm_up(*run.zeros_iterators())
-            workspace.load(
-                group, steps_between, num_validations, self.inherit_momentum
-            )
+            if workspace.warm_up(*run.zeros_iterators()):
+                workspace.load(
+                    group, steps_between, num_validations, self.inherit_momentum
+                )
             timings["compile"] = time.perf_counter() - start
         trackers = [
             BestTracker(c.threshold, self.strict_improvement) for c in group

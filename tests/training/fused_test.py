@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mu2keras import training
+from mu2keras.training import data as data_lib
+from mu2keras.training import fused as fused_lib
 from tests.training import helpers
 
 MASKS = [
@@ -128,6 +131,44 @@ def test_traced_functions_are_reused_across_generations(root):
     assert (trainer.cache.hits, trainer.cache.misses) == (1, 1)
     assert first[0].timings["compile"] > 0 and not first[0].reused
     assert second[0].timings["compile"] == 0 and second[0].reused
+    assert workspace._train_fn.experimental_get_tracing_count() == 1
+    assert workspace._eval_fn.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_warm_up_traces_once_and_changes_nothing_without_xla(root, jit_compile):
+    cands = generation(root, masks=MASKS[1:3])
+    strategy = tf.distribute.get_strategy()
+    run = data_lib.GenerationData(
+        strategy, helpers.train_dataset(), helpers.validation_dataset(), None
+    )
+    workspace = fused_lib.Workspace(
+        training.Structure(cands),
+        strategy,
+        run.global_batch_size,
+        jit_compile,
+        "float32",
+    )
+    workspace.load(cands, 2, 2)
+    before = [workspace.read(k) for k in range(2)]
+    # Without XLA no step runs (no `load` needed); XLA compiles on a step.
+    assert workspace.warm_up(*run.zeros_iterators()) is jit_compile
+    iterations = [int(o.iterations.numpy()) for o in workspace.optimizers]
+    assert iterations == [int(jit_compile)] * 2
+    if not jit_compile:
+        for (weights, momentum), k in zip(before, range(2), strict=True):
+            after_weights, after_momentum = workspace.read(k)
+            for index, values in weights.items():
+                for path, value in values.items():
+                    np.testing.assert_array_equal(
+                        after_weights[index][path], value
+                    )
+                    np.testing.assert_array_equal(
+                        after_momentum[index][path], momentum[index][path]
+                    )
+    # Training afterwards reuses the traced functions.
+    workspace.train(run.train_iterator(), 2).numpy()
+    workspace.evaluate(run.validation_iterator, run.validation_steps).numpy()
     assert workspace._train_fn.experimental_get_tracing_count() == 1
     assert workspace._eval_fn.experimental_get_tracing_count() == 1
 
