@@ -156,7 +156,7 @@ def test_warm_up_traces_once_and_changes_nothing_without_xla(root, jit_compile):
     iterations = [int(o.iterations.numpy()) for o in workspace.optimizers]
     assert iterations == [int(jit_compile)] * 2
     if not jit_compile:
-        for (weights, momentum), k in zip(before, range(2), strict=True):
+        for k, (weights, momentum) in enumerate(before):
             after_weights, after_momentum = workspace.read(k)
             for index, values in weights.items():
                 for path, value in values.items():
