@@ -50,6 +50,9 @@ from mu2keras import training  # noqa: E402
 BATCH = 512
 IMAGE = 32
 REFERENCE_SECONDS = 15.0  # The reference notebook, these 2 cores (issue 6).
+# (name, root blocks, clone probability) of the fused comparisons: ti0-like
+# candidates share little, ti3-like ones a frozen trunk.
+FUSED_SETTINGS = (("ti0", 0, 0.2), ("ti3", 3, 0.1))
 
 
 def part_throughput(steps=12):
@@ -135,7 +138,7 @@ def part_demo(count=24, jit=False):
 def part_fused(k=8, steps=4, validations=2):
     train, val = w.datasets(IMAGE, BATCH, 2, 500)
     out = {}
-    for setting, root_layers, mu in (("ti0", 0, 0.2), ("ti3", 3, 0.1)):
+    for setting, root_layers, mu in FUSED_SETTINGS:
         for fused in (True, False):
             trainer = training.Trainer(fused=fused)
             times = []
@@ -152,7 +155,7 @@ def part_generations(generations=6, k=8, steps=4, validations=2):
     """As a controller runs: fresh candidates every generation."""
     train, val = w.datasets(IMAGE, BATCH, 2, 500)
     out = {}
-    for setting, root_layers, mu in (("ti0", 0, 0.2), ("ti3", 3, 0.1)):
+    for setting, root_layers, mu in FUSED_SETTINGS:
         for fused in (True, False):
             trainer = training.Trainer(fused=fused)
             start = time.perf_counter()
