@@ -215,8 +215,13 @@ def forward(components, images, training=False):
     """
     x = images
     for layer in components:
-        if isinstance(layer, layers.EncoderBlock):
-            x = layer(x, training=training)
-        else:
-            x = layer(x)
+        x = layer(x, **call_kwargs(layer, training))
     return x
+
+
+def call_kwargs(layer, training):
+    """The keyword arguments of a component's call: only the encoder blocks
+    take `training` (dropout)."""
+    if isinstance(layer, layers.EncoderBlock):
+        return {"training": training}
+    return {}

@@ -29,7 +29,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from mu2keras import layers
+from mu2keras import architecture
 from mu2keras import routing
 from mu2keras import storage
 from mu2keras.component import structure_key
@@ -136,7 +136,7 @@ def _kernel(template, x):
             values[:num_trainable],
             values[num_trainable:],
             inputs,
-            **_call_kwargs(template),
+            **architecture.call_kwargs(template, False),
         )
         return outputs
 
@@ -145,13 +145,6 @@ def _kernel(template, x):
         [tf.TensorSpec([None], dtype) for dtype in _dtypes(variables)],
     ]
     return tf.function(run, input_signature=signature, autograph=False)
-
-
-def _call_kwargs(layer):
-    # As `architecture.forward`: only the blocks take `training`.
-    if isinstance(layer, layers.EncoderBlock):
-        return {"training": False}
-    return {}
 
 
 class _Task:

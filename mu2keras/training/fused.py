@@ -26,6 +26,7 @@ import tensorflow as tf
 from mu2keras import architecture
 from mu2keras.component import structure_key
 from mu2keras.pretrained import weights as weights_lib
+from mu2keras.training import kernels as kernels_lib
 from mu2keras.training import optimizer as optimizer_lib
 from mu2keras.training import schedules
 
@@ -104,6 +105,8 @@ class Workspace:
         global_batch_size: int. Training batch size over all replicas.
         jit_compile: bool. Compile the per-replica computations with XLA.
         momentum_dtype: str. Storage dtype of the momentum traces.
+        kernels: `LayerKernels` or None (a new one). Without XLA, layers
+            run through these, shared with the trainer's other workspaces.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class Workspace:
         global_batch_size,
         jit_compile,
         momentum_dtype,
+        kernels=None,
     ):
         self.strategy = strategy
         self.nodes = list(structure.nodes)
@@ -121,6 +125,12 @@ class Workspace:
         self.candidate_slots = [list(s) for s in structure.slots]
         self.global_batch_size = global_batch_size
         self.jit_compile = jit_compile
+        if jit_compile:
+            self._kernels = None  # Kernels are slow inside XLA (kernels.py).
+        else:
+            self._kernels = (
+                kernels_lib.LayerKernels() if kernels is None else kernels
+            )
         self._grad_flows = self._gradient_flow()
         with strategy.scope():
             self.layers = [
@@ -256,7 +266,10 @@ class Workspace:
         outputs = []
         for node, (parent, slot) in enumerate(self.nodes):
             x = images if parent < 0 else outputs[parent]
-            y = architecture.forward([self.layers[slot]], x, training)
+            if self._kernels is None:
+                y = architecture.forward([self.layers[slot]], x, training)
+            else:
+                y = self._kernels(self.layers[slot], x, training)
             if training and not self._grad_flows[node]:
                 y = tf.stop_gradient(y)
             outputs.append(y)

@@ -16,6 +16,7 @@ component carries from parent to child.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from mu2keras.training import schedules
@@ -78,8 +79,15 @@ class TraceSGD(keras.optimizers.Optimizer):
             self.nesterov = keras.Variable(
                 0.0, dtype="float32", trainable=False, name="nesterov"
             )
+            # The update is b·t + a·g (see `update_step`): b is 1, or μ
+            # with Nesterov; a is the Nesterov flag.
+            self.trace_scale = keras.Variable(
+                1.0, dtype="float32", trainable=False, name="trace_scale"
+            )
         self._track_variable(self.momentum)
         self._track_variable(self.nesterov)
+        self._track_variable(self.trace_scale)
+        self._cached_scalars = None
         self.set_hyperparameters(momentum, nesterov)
 
     def set_hyperparameters(self, momentum, nesterov):
@@ -91,6 +99,7 @@ class TraceSGD(keras.optimizers.Optimizer):
             raise ValueError(f"nesterov must be a bool; got {nesterov!r}.")
         self.momentum.assign(float(momentum))
         self.nesterov.assign(1.0 if nesterov else 0.0)
+        self.trace_scale.assign(float(momentum) if nesterov else 1.0)
 
     def build(self, variables):
         if self.built:
@@ -107,8 +116,56 @@ class TraceSGD(keras.optimizers.Optimizer):
         ]
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
         trace = self.traces[self._get_variable_index(variable)]
+        if trace.dtype == variable.dtype:
+            self._fused_update(gradient, variable, trace, learning_rate)
+        else:
+            self._cast_update(gradient, variable, trace, learning_rate)
+
+    def _fused_update(self, gradient, variable, trace, learning_rate):
+        # Two fused ops instead of about ten (tracing a new structure's step
+        # is a cost per candidate): with t ← g + μ·t, the update is t, or
+        # g + μ·t with Nesterov, that is b·t + a·g (b = 1 or μ, a = 0 or 1).
+        # Without Nesterov, subtracting 0·g leaves the weights as they are.
+        dtype = variable.dtype
+        lr_trace, lr_gradient, mu = self._scalars(learning_rate, dtype)
+        gradient = tf.cast(gradient, dtype)
+        tf.raw_ops.ResourceApplyMomentum(
+            var=variable.handle,
+            accum=trace.value.handle,
+            lr=lr_trace,
+            grad=gradient,
+            momentum=mu,
+        )
+        tf.raw_ops.ResourceApplyGradientDescent(
+            var=variable.handle, alpha=lr_gradient, delta=gradient
+        )
+
+    def _scalars(self, learning_rate, dtype):
+        # (lr·b, lr·a, μ), made once per `apply` and dtype rather than per
+        # variable: every variable gets the same learning-rate tensor (one
+        # per device under MirroredStrategy, hence the identity check).
+        cached = self._cached_scalars
+        if cached and cached[0] is learning_rate and cached[1] == dtype:
+            return cached[2]
+        lr = tf.cast(learning_rate, dtype)
+        scalars = (
+            lr * tf.cast(self.trace_scale.value, dtype),
+            lr * tf.cast(self.nesterov.value, dtype),
+            tf.cast(self.momentum.value, dtype),
+        )
+        self._cached_scalars = (learning_rate, dtype, scalars)
+        return scalars
+
+    def apply(self, grads, trainable_variables=None):
+        self._cached_scalars = None
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._cached_scalars = None  # Holds graph tensors otherwise.
+
+    def _cast_update(self, gradient, variable, trace, learning_rate):
+        dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
         mu = ops.cast(self.momentum, dtype)
         new_trace = gradient + mu * ops.cast(trace, dtype)

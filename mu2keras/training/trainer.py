@@ -21,6 +21,7 @@ from mu2keras.training import cache as cache_lib
 from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import data as data_lib
 from mu2keras.training import fused as fused_lib
+from mu2keras.training import kernels as kernels_lib
 from mu2keras.training import strategy as strategy_lib
 
 
@@ -187,6 +188,7 @@ class Trainer:
             # K candidates' layers.
             max_cached_structures = 8 if self.fused else 12
         self.cache = cache_lib.WorkspaceCache(max_cached_structures)
+        self.kernels = kernels_lib.LayerKernels()
 
     def train(
         self,
@@ -257,6 +259,7 @@ class Trainer:
                 run.global_batch_size,
                 self.jit_compile,
                 self.momentum_dtype,
+                self.kernels,
             ),
         )
 

@@ -1,0 +1,102 @@
+"""Layer kernels: one traced function per layer structure, for all steps.
+
+Every new structure (a group's layer sequence, trainable flags and trie)
+needs its training and evaluation steps traced, and tracing Keras layers and
+their gradients in Python is most of that cost. Structures are made of few
+distinct layers, though: one stem, blocks of one width, a norm, a head per
+task. A kernel is a `tf.function` of (input, a layer's weights) that runs
+`keras.Layer.stateless_call`; it is traced once per layer structure, input
+shape and mode, and every later step graph that contains such a layer calls
+it with that layer's weights, its backward graph included. Grappler inlines
+the calls and optimises each step graph as a whole, so steps run as fast as
+with the layers traced inline (kernels marked `_noinline` made steps 16%
+slower).
+
+Without XLA only: inside a jit-compiled function the kernel calls made
+steps 7 × slower (TF 2.21), and XLA compiles the whole step anyway.
+Figures in docs/benchmarks.md.
+"""
+
+import json
+
+import tensorflow as tf
+
+from mu2keras import architecture
+from mu2keras.component import structure_key
+
+
+class LayerKernels:
+    """Kernels by layer structure, shared by all of a trainer's workspaces.
+
+    Call it like the layer: `kernels(layer, x, training)`. A layer whose
+    call updates its state (dropout with a rate, in training) is called
+    directly instead, since a kernel has no state to update.
+    """
+
+    def __init__(self):
+        self._kernels = {}
+
+    def __len__(self):
+        return len(self._kernels)
+
+    def __call__(self, layer, x, training):
+        key = (
+            structure_key(layer),
+            json.dumps(layer.get_build_config(), sort_keys=True, default=str),
+            layer.trainable,
+            tuple(x.shape),
+            x.dtype.name,
+            bool(training),
+        )
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = _Kernel(layer, x, training)
+        if kernel.stateful:
+            return architecture.forward([layer], x, training)
+        return kernel(layer, x)
+
+
+def _variables(layer):
+    return list(layer.trainable_variables) + list(layer.non_trainable_variables)
+
+
+class _Kernel:
+    """The traced function of one layer structure (traced on creation).
+
+    Attributes:
+        stateful: bool. The call updates non-trainable state (e.g. a dropout
+            seed): not usable as a kernel.
+    """
+
+    def __init__(self, template, x, training):
+        split = len(template.trainable_variables)
+        frozen = not template.trainable
+        kwargs = architecture.call_kwargs(template, training)
+        self.stateful = False
+
+        def run(inputs, values):
+            if frozen:
+                # The backward graph then computes the input's gradient only:
+                # frozen layers cost no weight-gradient work.
+                values = [tf.stop_gradient(v) for v in values]
+            outputs, state = template.stateless_call(
+                values[:split], values[split:], inputs, **kwargs
+            )
+            self.stateful = any(
+                new is not old
+                for new, old in zip(state, values[split:], strict=True)
+            )
+            return outputs
+
+        signature = [
+            tf.TensorSpec(x.shape, x.dtype),
+            [tf.TensorSpec(v.shape, v.dtype) for v in _variables(template)],
+        ]
+        self._function = tf.function(
+            run, input_signature=signature, autograph=False
+        )
+        self._function.get_concrete_function()
+
+    def __call__(self, layer, x):
+        values = [tf.convert_to_tensor(v.value) for v in _variables(layer)]
+        return self._function(x, values)
