@@ -92,10 +92,11 @@ class _Kernel:
             tf.TensorSpec(x.shape, x.dtype),
             [tf.TensorSpec(v.shape, v.dtype) for v in _variables(template)],
         ]
+        # Only the traced graph is kept, not the Python function: that would
+        # keep the template layer (a workspace's, with its weights) alive.
         self._function = tf.function(
             run, input_signature=signature, autograph=False
-        )
-        self._function.get_concrete_function()
+        ).get_concrete_function()
 
     def __call__(self, layer, x):
         values = [tf.convert_to_tensor(v.value) for v in _variables(layer)]

@@ -1,5 +1,8 @@
 """Layer kernels: shared traced functions that run any layer's weights."""
 
+import gc
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -123,3 +126,17 @@ def test_xla_workspaces_trace_layers_inline():
         1,
     )
     assert len(trainer.kernels) == 0
+
+
+def test_a_kernel_does_not_keep_its_template_layer_alive():
+    # The template is a workspace's layer copy: kept alive, an evicted
+    # workspace's weights would stay in memory with its kernels.
+    x, block = _inputs_and_layers(helpers.make_root(num_layers=1))[3]
+    kernels = kernels_lib.LayerKernels()
+    layer = helpers.clone(block)
+    template = weakref.ref(layer)
+    kernels(layer, x, True)
+    del layer
+    gc.collect()
+    assert template() is None
+    assert len(kernels) == 1
