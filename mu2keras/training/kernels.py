@@ -2,7 +2,7 @@
 
 Every new structure (a group's layer sequence, trainable flags and trie)
 needs its training and evaluation steps traced, and tracing Keras layers and
-their gradients in Python is most of that cost. Structures are made of few
+their gradients in Python is a large part of that. Structures have few
 distinct layers, though: one stem, blocks of one width, a norm, a head per
 task. A kernel is a `tf.function` of (input, a layer's weights) that runs
 `keras.Layer.stateless_call`; it is traced once per layer structure, input
