@@ -82,6 +82,21 @@ def structure_key(layer):
     )
 
 
+def layer_signature(layer):
+    """`structure_key` plus the build config, as a hashable key.
+
+    Layers with equal signatures have weights of the same shapes and compute
+    the same function of them: one traced function serves them all.
+    """
+    build = json.dumps(layer.get_build_config(), sort_keys=True, default=str)
+    return (*structure_key(layer), build)
+
+
+def stateless_variables(layer):
+    """The layer's variables in `keras.Layer.stateless_call`'s order."""
+    return list(layer.trainable_variables) + list(layer.non_trainable_variables)
+
+
 def copy_layer(layer):
     """A new, built layer of the same class and config with copied weights."""
     new = type(layer).from_config(layer.get_config())

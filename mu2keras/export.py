@@ -32,6 +32,7 @@ import tensorflow as tf
 from mu2keras import architecture
 from mu2keras import routing
 from mu2keras import storage
+from mu2keras.component import stateless_variables
 from mu2keras.component import structure_key
 from mu2keras.population import parse_task_name
 from mu2keras.routing import LOGIT_PADDING
@@ -88,7 +89,7 @@ class _Kernels:
     def add(self, layer):
         """Copies a component's weights into new variables (eagerly)."""
         if id(layer) not in self._weights:
-            self._weights[id(layer)] = _flat_weights(_variables(layer))
+            self._weights[id(layer)] = _flat_weights(stateless_variables(layer))
 
     def __call__(self, layer, x):
         key = (structure_key(layer), tuple(x.shape[1:]))
@@ -96,10 +97,6 @@ class _Kernels:
             self._kernels[key] = _kernel(layer, x)
         flat = [tf.convert_to_tensor(v) for v in self._weights[id(layer)]]
         return self._kernels[key](x, flat)
-
-
-def _variables(layer):
-    return list(layer.trainable_variables) + list(layer.non_trainable_variables)
 
 
 def _dtypes(variables):
@@ -119,7 +116,7 @@ def _flat_weights(variables):
 
 
 def _kernel(template, x):
-    variables = _variables(template)
+    variables = stateless_variables(template)
     num_trainable = len(template.trainable_variables)
 
     def run(inputs, flat):

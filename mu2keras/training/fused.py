@@ -18,13 +18,11 @@ configs and build shapes, same trainable flags, same trie. Hyperparameters
 are variables, never trace constants.
 """
 
-import json
-
 import numpy as np
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras.component import structure_key
+from mu2keras.component import layer_signature
 from mu2keras.pretrained import weights as weights_lib
 from mu2keras.training import kernels as kernels_lib
 from mu2keras.training import optimizer as optimizer_lib
@@ -76,11 +74,7 @@ class Structure:
     def signature(self):
         """A hashable key: equal keys can share one workspace."""
         slots = tuple(
-            (
-                structure_key(layer),
-                json.dumps(layer.get_build_config(), sort_keys=True),
-                trainable,
-            )
+            (layer_signature(layer), trainable)
             for layer, trainable in zip(
                 self.sources, self.slot_trainable, strict=True
             )

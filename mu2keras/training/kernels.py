@@ -17,12 +17,11 @@ steps 7 × slower (TF 2.21), and XLA compiles the whole step anyway.
 Figures in docs/benchmarks.md.
 """
 
-import json
-
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras.component import structure_key
+from mu2keras.component import layer_signature
+from mu2keras.component import stateless_variables
 
 
 class LayerKernels:
@@ -41,8 +40,7 @@ class LayerKernels:
 
     def __call__(self, layer, x, training):
         key = (
-            structure_key(layer),
-            json.dumps(layer.get_build_config(), sort_keys=True, default=str),
+            layer_signature(layer),
             layer.trainable,
             tuple(x.shape),
             x.dtype.name,
@@ -54,10 +52,6 @@ class LayerKernels:
         if kernel.stateful:
             return architecture.forward([layer], x, training)
         return kernel(layer, x)
-
-
-def _variables(layer):
-    return list(layer.trainable_variables) + list(layer.non_trainable_variables)
 
 
 class _Kernel:
@@ -90,7 +84,10 @@ class _Kernel:
 
         signature = [
             tf.TensorSpec(x.shape, x.dtype),
-            [tf.TensorSpec(v.shape, v.dtype) for v in _variables(template)],
+            [
+                tf.TensorSpec(v.shape, v.dtype)
+                for v in stateless_variables(template)
+            ],
         ]
         # Only the traced graph is kept, not the Python function: that would
         # keep the template layer (a workspace's, with its weights) alive.
@@ -99,5 +96,7 @@ class _Kernel:
         ).get_concrete_function()
 
     def __call__(self, layer, x):
-        values = [tf.convert_to_tensor(v.value) for v in _variables(layer)]
+        values = [
+            tf.convert_to_tensor(v.value) for v in stateless_variables(layer)
+        ]
         return self._function(x, values)

@@ -79,14 +79,8 @@ class TraceSGD(keras.optimizers.Optimizer):
             self.nesterov = keras.Variable(
                 0.0, dtype="float32", trainable=False, name="nesterov"
             )
-            # The update is b·t + a·g (see `update_step`): b is 1, or μ
-            # with Nesterov; a is the Nesterov flag.
-            self.trace_scale = keras.Variable(
-                1.0, dtype="float32", trainable=False, name="trace_scale"
-            )
         self._track_variable(self.momentum)
         self._track_variable(self.nesterov)
-        self._track_variable(self.trace_scale)
         self._cached_scalars = None
         self.set_hyperparameters(momentum, nesterov)
 
@@ -99,7 +93,6 @@ class TraceSGD(keras.optimizers.Optimizer):
             raise ValueError(f"nesterov must be a bool; got {nesterov!r}.")
         self.momentum.assign(float(momentum))
         self.nesterov.assign(1.0 if nesterov else 0.0)
-        self.trace_scale.assign(float(momentum) if nesterov else 1.0)
 
     def build(self, variables):
         if self.built:
@@ -149,16 +142,14 @@ class TraceSGD(keras.optimizers.Optimizer):
         if cached and cached[0] is learning_rate and cached[1] == dtype:
             return cached[2]
         lr = tf.cast(learning_rate, dtype)
-        scalars = (
-            lr * tf.cast(self.trace_scale.value, dtype),
-            lr * tf.cast(self.nesterov.value, dtype),
-            tf.cast(self.momentum.value, dtype),
-        )
+        mu = tf.cast(self.momentum.value, dtype)
+        nesterov = tf.cast(self.nesterov.value, dtype)
+        trace_scale = nesterov * mu + (1 - nesterov)  # Exactly 1 or μ.
+        scalars = (lr * trace_scale, lr * nesterov, mu)
         self._cached_scalars = (learning_rate, dtype, scalars)
         return scalars
 
     def apply(self, grads, trainable_variables=None):
-        self._cached_scalars = None
         try:
             return super().apply(grads, trainable_variables)
         finally:
