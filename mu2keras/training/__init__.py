@@ -11,13 +11,13 @@ from mu2keras.training.cache import WorkspaceCache
 from mu2keras.training.candidate import Candidate
 from mu2keras.training.candidate import Snapshot
 from mu2keras.training.candidate import apply_snapshot
-from mu2keras.training.fused import Structure
 from mu2keras.training.optimizer import TraceSGD
 from mu2keras.training.schedules import CandidateSchedule
 from mu2keras.training.schedules import schedule_numbers
 from mu2keras.training.strategy import make_strategy
 from mu2keras.training.strategy import resolve_fused
 from mu2keras.training.strategy import resolve_jit_compile
+from mu2keras.training.structure import Structure
 from mu2keras.training.trainer import BestTracker
 from mu2keras.training.trainer import CandidateResult
 from mu2keras.training.trainer import Trainer

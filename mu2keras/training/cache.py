@@ -2,7 +2,7 @@
 
 
 class WorkspaceCache:
-    """A bounded LRU cache of workspaces, keyed by structure.
+    """A bounded LRU cache of workspaces (or evaluations), keyed by structure.
 
     Evicting a workspace drops its variables and traced functions. (TF keeps
     the XLA executable of every traced jit-compiled function until the

@@ -4,90 +4,29 @@ A generation's candidates train on identical batches (spec §6.1). Their
 trainable variables are disjoint (trainable components are always fresh
 clones, spec §2.5), so one step on the *sum* of their losses gives each
 candidate exactly its own gradients; clipping, learning rate and momentum
-stay per candidate (one optimizer each). Frozen layers shared by reference
-at the start of several paths (same layer objects in the same order) form a
-trie, and each trie node is computed once per batch.
+stay per candidate (one optimizer each). Shared frozen prefixes are
+computed once per batch (the trie of `structure.Structure`).
 
 The graph does not run on the candidates' own layers but on a `Workspace`:
-copies of the distinct layers, created under the distribution strategy's
-scope together with the optimizers and their momentum slots, into which
-each generation's weights, momentum and hyperparameters are assigned. A
-workspace (so its traced and compiled functions) is reused by every later
-generation with the same `Structure.signature()`: same layer classes,
-configs and build shapes, same trainable flags, same trie. Hyperparameters
-are variables, never trace constants.
+blank copies of the distinct layers (from a `LayerPool`, built under the
+distribution strategy's scope) and optimizers with their momentum slots,
+into which each generation's weights, momentum and hyperparameters are
+assigned. A workspace (so its traced and compiled functions) is reused by
+every later generation with the same `Structure.signature()`: same layer
+classes, configs and build shapes, same trainable flags, same trie.
+Hyperparameters are variables, never trace constants.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from mu2keras import architecture
-from mu2keras.component import layer_signature
 from mu2keras.pretrained import weights as weights_lib
+from mu2keras.training import evaluation as evaluation_lib
 from mu2keras.training import kernels as kernels_lib
+from mu2keras.training import layer_pool as layer_pool_lib
 from mu2keras.training import optimizer as optimizer_lib
 from mu2keras.training import schedules
-
-
-class Structure:
-    """The trie over a group of candidates' layer sequences.
-
-    Attributes:
-        sources: list of the distinct layers ("slots") of the group.
-        slot_trainable: list of bool, per slot.
-        nodes: list of (parent node or -1, slot): one computation each.
-        leaves: list of int, the last node (the logits) of each candidate.
-        slots: per candidate, the slot of each of its layers.
-    """
-
-    def __init__(self, candidates):
-        self.sources, self.slot_trainable = [], []
-        self.nodes, self.leaves, self.slots = [], [], []
-        slot_of, shared_node = {}, {}
-        for cand in candidates:
-            parent, cand_slots = -1, []
-            for layer, trainable in zip(
-                cand.layers, cand.trainable, strict=True
-            ):
-                slot = slot_of.get(id(layer))
-                if slot is None:
-                    slot = slot_of[id(layer)] = len(self.sources)
-                    self.sources.append(layer)
-                    self.slot_trainable.append(trainable)
-                elif trainable or self.slot_trainable[slot]:
-                    raise ValueError(
-                        f"Layer '{layer.name}' is trainable and used twice "
-                        f"(candidate {cand.name!r}): trainable layers must "
-                        "be distinct objects (clones)."
-                    )
-                node = shared_node.get((parent, slot))
-                if node is None:
-                    node = len(self.nodes)
-                    self.nodes.append((parent, slot))
-                    if not trainable:
-                        shared_node[(parent, slot)] = node
-                parent = node
-                cand_slots.append(slot)
-            self.leaves.append(parent)
-            self.slots.append(cand_slots)
-
-    def signature(self):
-        """A hashable key: equal keys can share one workspace."""
-        slots = tuple(
-            (layer_signature(layer), trainable)
-            for layer, trainable in zip(
-                self.sources, self.slot_trainable, strict=True
-            )
-        )
-        return (slots, tuple(self.nodes), tuple(self.leaves))
-
-
-def _blank_copy(layer, trainable):
-    """A built layer like `layer` (weights to be assigned)."""
-    config = dict(layer.get_config(), trainable=trainable)
-    copy = type(layer).from_config(config)
-    copy.build_from_config(layer.get_build_config())
-    return copy
+from mu2keras.training import structure as structure_lib
 
 
 class Workspace:
@@ -101,6 +40,10 @@ class Workspace:
         momentum_dtype: str. Storage dtype of the momentum traces.
         kernels: `LayerKernels` or None (a new one). Without XLA, layers
             run through these, shared with the trainer's other workspaces.
+        layer_pool: `LayerPool` or None (a new one): where the workspace's
+            layers come from, shared with the trainer's other workspaces.
+        evaluation: `Evaluation` or None (a new one), of these layers and
+            this structure's trie.
     """
 
     def __init__(
@@ -111,6 +54,8 @@ class Workspace:
         jit_compile,
         momentum_dtype,
         kernels=None,
+        layer_pool=None,
+        evaluation=None,
     ):
         self.strategy = strategy
         self.nodes = list(structure.nodes)
@@ -126,13 +71,26 @@ class Workspace:
                 kernels_lib.LayerKernels() if kernels is None else kernels
             )
         self._grad_flows = self._gradient_flow()
+        if layer_pool is None:
+            layer_pool = layer_pool_lib.LayerPool(strategy)
+        elif layer_pool.strategy is not strategy:
+            raise ValueError(
+                f"The layer pool serves strategy {layer_pool.strategy!r}, "
+                f"not this workspace's {strategy!r}."
+            )
+        self.layers = layer_pool.take(structure.sources)
+        if evaluation is None:
+            evaluation = evaluation_lib.Evaluation(
+                strategy, self.layers, structure, jit_compile, self._kernels
+            )
+        elif not _same_trie(evaluation, self):
+            raise ValueError(
+                "The evaluation runs other layers or another trie than this "
+                "workspace's; make it with the workspace's layer pool and an "
+                "equal `Structure.inference_signature()`."
+            )
+        self.evaluation = evaluation
         with strategy.scope():
-            self.layers = [
-                _blank_copy(layer, trainable)
-                for layer, trainable in zip(
-                    structure.sources, structure.slot_trainable, strict=True
-                )
-            ]
             self._init_optimizers(momentum_dtype)
         # Closures, not bound methods: each workspace traces its own
         # functions once, and TF's retracing warning (keyed by the Python
@@ -140,16 +98,8 @@ class Workspace:
         self._grad_fn = tf.function(
             lambda *a: self._grads(*a), jit_compile=jit_compile, autograph=False
         )
-        self._correct_fn = tf.function(
-            lambda *a: self._correct(*a),
-            jit_compile=jit_compile,
-            autograph=False,
-        )
         self._train_fn = tf.function(
             lambda *a: self._train_loop(*a), autograph=False
-        )
-        self._eval_fn = tf.function(
-            lambda *a: self._eval_loop(*a), autograph=False
         )
 
     @property
@@ -208,7 +158,7 @@ class Workspace:
             inherit_momentum: bool. Start from the candidates' momentum
                 (µ2Net) or from zeros (µNet, spec §10).
         """
-        sources = Structure(candidates).sources
+        sources = structure_lib.Structure(candidates).sources
         for layer, source in zip(self.layers, sources, strict=True):
             _assign_layer(layer, source)
         for k, cand in enumerate(candidates):
@@ -256,25 +206,19 @@ class Workspace:
 
     # --- Device side: the traced functions. ---
 
-    def _forward(self, images, training):
-        outputs = []
-        for node, (parent, slot) in enumerate(self.nodes):
-            x = images if parent < 0 else outputs[parent]
-            if self._kernels is None:
-                y = architecture.forward([self.layers[slot]], x, training)
-            else:
-                y = self._kernels(self.layers[slot], x, training)
-            if training and not self._grad_flows[node]:
-                y = tf.stop_gradient(y)
-            outputs.append(y)
-        return [outputs[leaf] for leaf in self.leaves]
-
     def _grads(self, images, labels):
         # Only trainable variables are watched, so frozen layers cost no
         # weight-gradient work.
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self._tf_variables)
-            logits = self._forward(images, training=True)
+            logits = structure_lib.forward(
+                self.layers,
+                self.nodes,
+                self.leaves,
+                images,
+                self._kernels,
+                training=(self.slot_trainable, self._grad_flows),
+            )
             losses = tf.stack(
                 [
                     tf.reduce_sum(
@@ -320,47 +264,6 @@ class Workspace:
         )
         return losses.stack()
 
-    def _correct(self, images, labels, weights):
-        logits = self._forward(images, training=False)
-        labels = tf.cast(labels, tf.int64)
-        return tf.stack(
-            [
-                tf.reduce_sum(
-                    weights
-                    * tf.cast(
-                        tf.equal(tf.argmax(x, axis=-1), labels), tf.float32
-                    )
-                )
-                for x in logits
-            ]
-        )
-
-    def _replica_eval(self, images, labels, weights=None):
-        # Weights mark padding in a padded last batch (mu2keras.tasks).
-        if weights is None:
-            weights = tf.ones(tf.shape(labels), tf.float32)
-        weights = tf.cast(weights, tf.float32)
-        correct = self._correct_fn(images, labels, weights)
-        return correct, tf.reduce_sum(weights)
-
-    def _eval_loop(self, iterator, num_batches):
-        strategy = self.strategy
-
-        def body(batch, accuracy):
-            inputs = iterator.get_next()
-            correct, count = strategy.run(self._replica_eval, tuple(inputs))
-            correct = strategy.reduce("SUM", correct, axis=None)
-            count = strategy.reduce("SUM", count, axis=None)
-            return batch + 1, accuracy + correct / count
-
-        zeros = tf.zeros((self.num_candidates,), tf.float32)
-        _, accuracy = tf.while_loop(
-            lambda batch, _: batch < num_batches, body, (tf.constant(0), zeros)
-        )
-        # Spec §2.7: quality is the mean of the per-batch accuracies (each
-        # weighted by the batch's example weights, if any).
-        return accuracy / tf.cast(num_batches, tf.float32)
-
     def warm_up(self, train_iterator, eval_iterator):
         """Traces, optimises and compiles the step functions.
 
@@ -381,7 +284,7 @@ class Workspace:
         """
         steps = 1 if self.jit_compile else 0
         self.train(train_iterator, steps).numpy()
-        self.evaluate(eval_iterator, steps).numpy()
+        self.evaluation.warm_up(eval_iterator, steps)  # Once if shared.
         return steps > 0
 
     def train(self, iterator, num_steps):
@@ -390,7 +293,7 @@ class Workspace:
 
     def evaluate(self, iterator, num_batches):
         """Returns each candidate's mean top-1 accuracy, shape (K,)."""
-        return self._eval_fn(iterator, tf.constant(num_batches, tf.int32))
+        return self.evaluation(iterator, num_batches)
 
 
 def _assign_layer(target, source):
@@ -403,3 +306,16 @@ def _assign_layer(target, source):
         )
     for path, variable in targets.items():
         variable.assign(values[path].value)
+
+
+def _same_trie(evaluation, workspace):
+    return (
+        evaluation.strategy is workspace.strategy
+        and evaluation.nodes == workspace.nodes
+        and evaluation.leaves == workspace.leaves
+        and len(evaluation.layers) == len(workspace.layers)
+        and all(
+            a is b
+            for a, b in zip(evaluation.layers, workspace.layers, strict=True)
+        )
+    )

@@ -27,9 +27,11 @@ from mu2keras.component import stateless_variables
 class LayerKernels:
     """Kernels by layer structure, shared by all of a trainer's workspaces.
 
-    Call it like the layer: `kernels(layer, x, training)`. A layer whose
-    call updates its state (dropout with a rate, in training) is called
-    directly instead, since a kernel has no state to update.
+    Call it like the layer: `kernels(layer, x, training)`, or with
+    `trainable` to override the layer's own flag (a workspace's layers serve
+    trainable and frozen slots alike). A layer whose call updates its state
+    (dropout with a rate, in training) is called directly instead, since a
+    kernel has no state to update.
     """
 
     def __init__(self):
@@ -38,17 +40,20 @@ class LayerKernels:
     def __len__(self):
         return len(self._kernels)
 
-    def __call__(self, layer, x, training):
+    def __call__(self, layer, x, training, trainable=None):
+        trainable = layer.trainable if trainable is None else bool(trainable)
         key = (
             layer_signature(layer),
-            layer.trainable,
+            layer.trainable,  # Orders the weights (`stateless_variables`).
+            trainable,
             tuple(x.shape),
             x.dtype.name,
             bool(training),
         )
         kernel = self._kernels.get(key)
         if kernel is None:
-            kernel = self._kernels[key] = _Kernel(layer, x, training)
+            kernel = _Kernel(layer, x, training, trainable)
+            self._kernels[key] = kernel
         if kernel.stateful:
             return architecture.forward([layer], x, training)
         return kernel(layer, x)
@@ -62,9 +67,9 @@ class _Kernel:
             seed): not usable as a kernel.
     """
 
-    def __init__(self, template, x, training):
+    def __init__(self, template, x, training, trainable):
         split = len(template.trainable_variables)
-        frozen = not template.trainable
+        frozen = not trainable
         kwargs = architecture.call_kwargs(template, training)
         self.stateful = False
 

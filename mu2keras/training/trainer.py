@@ -20,9 +20,12 @@ import tensorflow as tf
 from mu2keras.training import cache as cache_lib
 from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import data as data_lib
+from mu2keras.training import evaluation as evaluation_lib
 from mu2keras.training import fused as fused_lib
 from mu2keras.training import kernels as kernels_lib
+from mu2keras.training import layer_pool as layer_pool_lib
 from mu2keras.training import strategy as strategy_lib
+from mu2keras.training import structure as structure_lib
 
 
 class BestTracker:
@@ -188,7 +191,12 @@ class Trainer:
             # K candidates' layers.
             max_cached_structures = 8 if self.fused else 12
         self.cache = cache_lib.WorkspaceCache(max_cached_structures)
+        # Shared by the workspaces: layer kernels (without XLA), blank
+        # layers, and evaluations (structures that differ only in trainable
+        # flags evaluate alike).
         self.kernels = kernels_lib.LayerKernels()
+        self.layer_pool = layer_pool_lib.LayerPool(self.strategy)
+        self.evaluations = cache_lib.WorkspaceCache(max_cached_structures)
 
     def train(
         self,
@@ -244,15 +252,10 @@ class Trainer:
         return results
 
     def _workspace(self, group, run):
-        structure = fused_lib.Structure(group)
-        key = (
-            structure.signature(),
-            run.signature,
-            self.jit_compile,
-            self.momentum_dtype,
-        )
+        structure = structure_lib.Structure(group)
+        options = (run.signature, self.jit_compile, self.momentum_dtype)
         return self.cache.get(
-            key,
+            (structure.signature(), *options),
             lambda: fused_lib.Workspace(
                 structure,
                 self.strategy,
@@ -260,8 +263,28 @@ class Trainer:
                 self.jit_compile,
                 self.momentum_dtype,
                 self.kernels,
+                self.layer_pool,
+                self._evaluation(structure, run),
             ),
         )
+
+    def _evaluation(self, structure, run):
+        kernels = None if self.jit_compile else self.kernels
+        evaluation, _ = self.evaluations.get(
+            (
+                structure.inference_signature(),
+                run.signature[1],
+                self.jit_compile,
+            ),
+            lambda: evaluation_lib.Evaluation(
+                self.strategy,
+                self.layer_pool.take(structure.sources),
+                structure,
+                self.jit_compile,
+                kernels,
+            ),
+        )
+        return evaluation
 
     def _train_group(self, group, run, steps_between, num_validations):
         timings = dict.fromkeys(("prep", "compile", "train", "eval", "copy"), 0)

@@ -226,3 +226,31 @@ def test_engine_iterators_skip_autotuning_and_keep_other_options():
     images, _ = next(run.train_iterator())
     expected, _ = next(iter(train))
     np.testing.assert_array_equal(images.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("scale", [0.1, 10.0, np.inf], ids=str)
+def test_clipping_equals_keras_clip_by_global_norm(scale):
+    from keras.src.optimizers.base_optimizer import clip_by_global_norm
+
+    rng = np.random.default_rng(0)
+    grads = [
+        tf.constant(scale * rng.normal(size=shape).astype("float32"))
+        for shape in [(3, 4), (4,), (2, 2, 5)]
+    ]
+    norm = np.sqrt(
+        sum(np.sum(np.square(g.numpy(), dtype="float64")) for g in grads)
+    )
+    optimizer = training.TraceSGD(global_clipnorm=1.0)
+    got = optimizer._clip_gradients(grads + [None])
+    assert got[-1] is None
+    for g, w in zip(got, clip_by_global_norm(grads, 1.0), strict=False):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=0)
+    got = [g.numpy() for g in got[:-1]]
+    if norm < 1:  # Unchanged.
+        for g, original in zip(got, grads, strict=True):
+            np.testing.assert_array_equal(g, original)
+    elif np.isfinite(norm):  # Scaled to norm 1.
+        clipped = np.sqrt(sum(np.sum(np.square(g)) for g in got))
+        assert clipped == pytest.approx(1.0, rel=1e-5)
+    else:  # As Keras: NaN, not a silent step.
+        assert all(np.isnan(g).all() for g in got)

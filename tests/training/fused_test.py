@@ -132,7 +132,7 @@ def test_traced_functions_are_reused_across_generations(root):
     assert first[0].timings["compile"] > 0 and not first[0].reused
     assert second[0].timings["compile"] == 0 and second[0].reused
     assert workspace._train_fn.experimental_get_tracing_count() == 1
-    assert workspace._eval_fn.experimental_get_tracing_count() == 1
+    assert workspace.evaluation._eval_fn.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -170,7 +170,7 @@ def test_warm_up_traces_once_and_changes_nothing_without_xla(root, jit_compile):
     workspace.train(run.train_iterator(), 2).numpy()
     workspace.evaluate(run.validation_iterator, run.validation_steps).numpy()
     assert workspace._train_fn.experimental_get_tracing_count() == 1
-    assert workspace._eval_fn.experimental_get_tracing_count() == 1
+    assert workspace.evaluation._eval_fn.experimental_get_tracing_count() == 1
 
 
 def test_cache_is_bounded():

@@ -107,12 +107,15 @@ def test_trainer_traces_only_the_layers_it_has_not_seen():
     trainer = training.Trainer(jit_compile=False, fused=False)
     trainer.train([helpers.make_candidate(root, ())], train, val, 2, 1)
     before = len(trainer.kernels)
-    # A new structure: the encoder norm is trainable now. Its kernels (in
-    # training and in evaluation) are the only new ones.
+    # A new structure: the encoder norm is trainable now. Its training
+    # kernel is the only new one; the structure evaluates as the first one
+    # (trainable flags do not change the forward pass), with its layers.
     cand = helpers.make_candidate(root, ("encoder_norm",), seed=2)
     trainer.train([cand], train, val, 2, 1)
     assert trainer.cache.misses == 2
-    assert len(trainer.kernels) == before + 2
+    assert len(trainer.kernels) == before + 1
+    assert (trainer.evaluations.misses, trainer.evaluations.hits) == (1, 1)
+    assert len(trainer.layer_pool) == len(root.components)
 
 
 def test_xla_workspaces_trace_layers_inline():

@@ -1,0 +1,71 @@
+"""Blank layers shared by all of a trainer's workspaces.
+
+A workspace does not train the candidates' own layers but copies of them
+("blank" layers, built under the strategy's scope), into which `load`
+assigns every weight before each group. Building those copies was a tenth
+of a new structure's cost: creating, initialising and tracking each Keras
+variable, only for `load` to overwrite it.
+
+A trainer runs its workspaces one at a time, and a workspace's functions
+read its layers' variables only between its own `load` and the end of its
+group. So two workspaces may hold the same layer object, provided that
+within one workspace every slot has its own. The pool hands out, for the
+i-th slot of a given kind (`layer_signature`), its i-th layer of that kind,
+built on first need: a new structure builds only the layers of kinds, or
+multiplicities, no workspace needed before. Which slots train is the
+workspace's business (its tape, its optimizers, its kernels' flags), not
+the layers': a pooled layer serves trainable and frozen slots alike, so
+structures that differ only in trainable flags get the very same layers
+(and share one `Evaluation`). It also keeps the cached workspaces' weights
+from multiplying.
+"""
+
+import collections
+
+from mu2keras.component import layer_signature
+
+
+class LayerPool:
+    """Blank layers by kind, built under `strategy`'s scope.
+
+    Args:
+        strategy: `tf.distribute.Strategy` of the workspaces served.
+    """
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self._layers = {}  # layer signature -> [layers]
+
+    def __len__(self):
+        return sum(len(layers) for layers in self._layers.values())
+
+    def take(self, templates):
+        """Distinct blank layers like `templates`, one per slot.
+
+        Args:
+            templates: list of built layers (a structure's slots).
+
+        Returns:
+            list of layers, one per template, with the template's config and
+            build shapes; their weights are to be assigned. The same
+            sequence of kinds always gets the same layers.
+        """
+        used = collections.Counter()
+        layers = []
+        for template in templates:
+            key = layer_signature(template)
+            kind = self._layers.setdefault(key, [])
+            if used[key] == len(kind):
+                with self.strategy.scope():
+                    kind.append(_blank_copy(template))
+            layers.append(kind[used[key]])
+            used[key] += 1
+        return layers
+
+
+def _blank_copy(layer):
+    """A built layer like `layer` (weights to be assigned)."""
+    config = dict(layer.get_config(), trainable=True)
+    copy = type(layer).from_config(config)
+    copy.build_from_config(layer.get_build_config())
+    return copy
