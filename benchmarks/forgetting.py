@@ -39,7 +39,6 @@ from mu2keras import experiment
 from mu2keras import progress as progress_lib
 from mu2keras import storage
 from mu2keras import training
-from mu2keras.evolution import controller as controller_lib
 from mu2keras.evolution import method as method_lib
 from mu2keras.tasks import pipeline
 from mu2keras.tasks import registry
@@ -188,17 +187,15 @@ def _tester(layers, task, image_size, batch_size):
 def _train(trainer, c, defaults, task, layers, seed):
     """Trains every layer for the finetune_all baseline's budget.
 
-    As the controller's for a baseline (`training_budget`): one candidate,
-    N_v steps between validations, N_e × the candidates µ2Net trains per
-    task validations.
+    As the controller's for a baseline (`method.training_budget`): one
+    candidate, N_v steps between validations, N_e × the candidates µ2Net
+    trains per task validations.
 
     Returns:
         The steps trained.
     """
     method = method_lib.parse_method(c.method, defaults["num_layers"])
-    n_v, n_e = controller_lib.training_budget(
-        c, method, task.num_train_examples
-    )
+    n_v, n_e = method_lib.training_budget(c, method, task.num_train_examples)
     train_ds = pipeline.train_dataset(
         task, defaults, c.batch_size, seed, num_steps=n_v * n_e
     )

@@ -33,12 +33,10 @@ from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import mutation
 from mu2keras.evolution import score as score_lib
-from mu2keras.evolution import search_space
 from mu2keras.evolution import selection
 from mu2keras.tasks import pipeline
 from mu2keras.tasks import registry
 from mu2keras.tasks import task as task_lib
-from mu2keras.training import budget
 from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import trainer as trainer_lib
 
@@ -241,27 +239,15 @@ class Controller:
         self.progress.generation_done(self, task.name, children, results)
 
     def _sample_data_hparams(self, task, mutate=True):
-        """Spec §2.3: defaults, then the task's best, then mutations with
-        the config's default µ (not the path's)."""
-        hparams = {
-            k: v for k, v in self.defaults.items() if k.startswith("ds_")
-        }
-        if self.population.paths.get(task):
-            best = self.population.best_path(task)
-            hparams.update(
-                {k: v for k, v in best.hparams.items() if k.startswith("ds_")}
-            )
-        if self.method.baseline or not mutate:
-            return hparams
-        for key in sorted(self.ranges):
-            if (
-                key.startswith("ds_")
-                and self.rng.random() < self.defaults["_mu_"]
-            ):
-                hparams[key] = search_space.incremental_mutation(
-                    self.ranges[key], hparams[key], self.rng
-                )
-        return hparams
+        pop = self.population
+        best = pop.best_path(task).hparams if pop.paths.get(task) else None
+        return mutation.sample_data_hparams(
+            self.defaults,
+            self.ranges,
+            best,
+            mutate and not self.method.baseline,
+            self.rng,
+        )
 
     def _make_child(self, task, sampler, data_hparams):
         pop = self.population
@@ -326,7 +312,9 @@ class Controller:
 
     def _data(self, task, data_hparams):
         c = self.config
-        n_v, n_e = training_budget(c, self.method, task.num_train_examples)
+        n_v, n_e = method_lib.training_budget(
+            c, self.method, task.num_train_examples
+        )
         seed = int(self.rng.integers(2**31))
         train_ds = pipeline.train_dataset(
             task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e
@@ -421,30 +409,3 @@ class Controller:
             keep=self.config.keep_states,
         )
         self._last_save = time.monotonic()
-
-
-def training_budget(config, method, num_train_examples):
-    """A candidate's N_v steps between validations and N_e validations.
-
-    Spec §2.7; a baseline's one candidate trains for the whole budget that
-    µ2Net spends on the task (spec §7.4).
-
-    Args:
-        config: the experiment ConfigDict.
-        method: `mu2keras.evolution.method.Method`.
-        num_train_examples: int. The task's training split size.
-
-    Returns:
-        `(n_v, n_e)`.
-    """
-    n_v = budget.steps_between_validations(
-        num_train_examples,
-        config.max_train_examples_between_validations,
-        config.batch_size,
-    )
-    n_e = config.num_validations
-    if method.baseline:
-        n_e *= config.num_task_iters * math.ceil(
-            config.num_samples_per_task / config.num_candidates
-        )
-    return n_v, n_e

@@ -20,8 +20,10 @@ budget the evolutionary run spends on a task (spec §7.4).
 """
 
 import dataclasses
+import math
 
 from mu2keras import architecture
+from mu2keras.training import budget
 
 MUNET_MUTATION_PROBABILITY = 0.1  # µNet's global `mutation_prob` (§10).
 
@@ -127,3 +129,30 @@ def _int_arg(text, arg, low, high):
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"Method {text!r}: {value} is not in {bound}.")
     return value
+
+
+def training_budget(config, method, num_train_examples):
+    """A candidate's N_v steps between validations and N_e validations.
+
+    Spec §2.7; a baseline's one candidate trains for the whole budget that
+    µ2Net spends on the task (spec §7.4).
+
+    Args:
+        config: the experiment ConfigDict.
+        method: `mu2keras.evolution.method.Method`.
+        num_train_examples: int. The task's training split size.
+
+    Returns:
+        `(n_v, n_e)`.
+    """
+    n_v = budget.steps_between_validations(
+        num_train_examples,
+        config.max_train_examples_between_validations,
+        config.batch_size,
+    )
+    n_e = config.num_validations
+    if method.baseline:
+        n_e *= config.num_task_iters * math.ceil(
+            config.num_samples_per_task / config.num_candidates
+        )
+    return n_v, n_e

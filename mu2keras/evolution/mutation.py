@@ -110,6 +110,32 @@ def make_child(
     return child
 
 
+def sample_data_hparams(defaults, ranges, best, mutate, rng):
+    """A generation's data hyperparameters (spec §2.3).
+
+    The defaults, then the task's best path's, then each mutated with the
+    config's default µ (not a path's).
+
+    Args:
+        defaults: dict. The search space's defaults, with "_mu_".
+        ranges: dict key -> list of allowed values.
+        best: dict or None. The hparams of the task's best path.
+        mutate: bool. Whether to mutate (not in a seed phase or baseline).
+        rng: `numpy.random.Generator`.
+    """
+    hparams = {k: v for k, v in defaults.items() if k.startswith("ds_")}
+    if best is not None:
+        hparams.update({k: v for k, v in best.items() if k.startswith("ds_")})
+    if not mutate:
+        return hparams
+    for key in sorted(ranges):
+        if key.startswith("ds_") and rng.random() < defaults["_mu_"]:
+            hparams[key] = search_space.incremental_mutation(
+                ranges[key], hparams[key], rng
+            )
+    return hparams
+
+
 def _mu(hparams, options):
     return (
         options.global_mu

@@ -251,3 +251,25 @@ def test_missing_stem_is_an_error():
             mutation.variant_of(population),
             dict(DATA, num_classes=3, adapter_dim=4),
         )
+
+
+def test_data_hparams_start_from_the_best_path_and_move_one_step():
+    defaults = {"_mu_": 1.0, "ds_image_size": 32, "ds_crop": True, "lr": 0.1}
+    ranges = {"ds_image_size": [16, 32, 64, 128], "lr": [0.1, 0.2]}
+    best = {"ds_image_size": 64, "ds_crop": False, "lr": 0.2}
+    rng = np.random.default_rng(0)
+    kept = mutation.sample_data_hparams(defaults, ranges, best, False, rng)
+    # Only data hyperparameters, the best path's over the defaults.
+    assert kept == {"ds_image_size": 64, "ds_crop": False}
+    sizes = {
+        mutation.sample_data_hparams(defaults, ranges, best, True, rng)[
+            "ds_image_size"
+        ]
+        for _ in range(50)
+    }
+    assert sizes == {32, 128}  # µ = 1: always one step from 64.
+    none = dict(defaults, _mu_=0.0)
+    assert mutation.sample_data_hparams(none, ranges, None, True, rng) == {
+        "ds_image_size": 32,
+        "ds_crop": True,
+    }
