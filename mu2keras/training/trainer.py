@@ -130,9 +130,11 @@ class CandidateResult:
 class Trainer:
     """Trains generations of candidates under one strategy.
 
-    Keep one `Trainer` for a whole run: it caches a workspace (variables,
-    optimizers, traced and compiled functions) per structure, and reuses it
-    for every later group with the same structure.
+    Keep one `Trainer` for a whole run: it caches a workspace (optimizers,
+    traced and compiled functions) per structure, and reuses it for every
+    later group with the same structure. Its workspaces share blank layers
+    (`layer_pool`), layer kernels (`kernels`, without XLA) and evaluations
+    (`evaluations`, one per forward pass).
 
     Args:
         strategy: `tf.distribute.Strategy` or None for the current one
@@ -146,9 +148,9 @@ class Trainer:
             every candidate at zero momentum and returns none (spec §10).
         strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
         momentum_dtype: str. "float32", or "bfloat16" as the reference.
-        max_cached_structures: int or None. Workspaces kept (LRU). None:
-            12 one by one, 8 fused (the retracing and memory trade-off
-            is in docs/benchmarks.md).
+        max_cached_structures: int or None. Workspaces (and evaluations)
+            kept (LRU). None: 12 one by one, 8 fused (the retracing and
+            memory trade-off is in docs/benchmarks.md).
         write_back: bool. Write improved candidates' best snapshots into
             their layers.
 
