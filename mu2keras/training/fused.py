@@ -91,7 +91,7 @@ class Workspace:
             )
         self.evaluation = evaluation
         with strategy.scope():
-            self._init_optimizers(momentum_dtype)
+            self._init_optimizers(momentum_dtype, layer_pool)
         # Closures, not bound methods: each workspace traces its own
         # functions once, and TF's retracing warning (keyed by the Python
         # function) does not count other workspaces' traces.
@@ -115,7 +115,7 @@ class Workspace:
             flows.append(upstream or self.slot_trainable[slot])
         return flows
 
-    def _init_optimizers(self, momentum_dtype):
+    def _init_optimizers(self, momentum_dtype, layer_pool):
         self.optimizers, self.schedules = [], []
         # Per candidate: [(layer index, variable path, variable)].
         self.trained = []
@@ -124,12 +124,16 @@ class Workspace:
             for index, slot in enumerate(slots):
                 if not self.slot_trainable[slot]:
                     continue
-                variables = weights_lib.relative_variables(self.layers[slot])
-                entries += [(index, p, v) for p, v in variables.items()]
+                by_path = weights_lib.relative_variables(self.layers[slot])
+                entries += [(index, p, v) for p, v in by_path.items()]
             optimizer, schedule = optimizer_lib.make_optimizer(
                 momentum_dtype, name=f"candidate_{k}"
             )
-            optimizer.build([v for _, _, v in entries])
+            variables = [v for _, _, v in entries]
+            optimizer.build(
+                variables,
+                layer_pool.momentum_traces(variables, momentum_dtype),
+            )
             self.optimizers.append(optimizer)
             self.schedules.append(schedule)
             self.trained.append(entries)

@@ -16,13 +16,17 @@ multiplicities, no workspace needed before. Which slots train is the
 workspace's business (its tape, its optimizers, its kernels' flags), not
 the layers': a pooled layer serves trainable and frozen slots alike, so
 structures that differ only in trainable flags get the very same layers
-(and share one `Evaluation`). It also keeps the cached workspaces' weights
-from multiplying.
+(and share one `Evaluation`). Their optimizers' momentum traces are
+pooled the same way, one per pooled variable: `load` assigns them too. So a
+cached workspace holds its graphs and a few scalars, not weights or slots.
 """
 
 import collections
 
+import keras
+
 from mu2keras.component import layer_signature
+from mu2keras.training import optimizer as optimizer_lib
 
 
 class LayerPool:
@@ -35,6 +39,9 @@ class LayerPool:
     def __init__(self, strategy):
         self.strategy = strategy
         self._layers = {}  # layer signature -> [layers]
+        # (id of a pooled layer's variable, dtype) -> trace. The pool keeps
+        # the layers, so the ids stay theirs.
+        self._traces = {}
 
     def __len__(self):
         return sum(len(layers) for layers in self._layers.values())
@@ -61,6 +68,28 @@ class LayerPool:
             layers.append(kind[used[key]])
             used[key] += 1
         return layers
+
+    def momentum_traces(self, variables, dtype):
+        """Momentum traces for pooled layers' variables, one per variable.
+
+        Args:
+            variables: variables of layers taken from this pool.
+            dtype: str. The traces' dtype ("float32" or "bfloat16").
+        """
+        traces = []
+        for variable in variables:
+            key = (id(variable), dtype)
+            if key not in self._traces:
+                with self.strategy.scope():
+                    self._traces[key] = keras.Variable(
+                        initializer="zeros",
+                        shape=variable.shape,
+                        dtype=dtype,
+                        trainable=False,
+                        name=optimizer_lib.slot_name(variable),
+                    )
+            traces.append(self._traces[key])
+        return traces
 
 
 def _blank_copy(layer):

@@ -94,19 +94,34 @@ class TraceSGD(keras.optimizers.Optimizer):
         self.momentum.assign(float(momentum))
         self.nesterov.assign(1.0 if nesterov else 0.0)
 
-    def build(self, variables):
+    def build(self, variables, traces=None):
+        """Creates the momentum traces, or takes `traces` (one per variable,
+        of `momentum_dtype`, e.g. shared between optimizers that never run
+        at the same time: the engine's `LayerPool`)."""
         if self.built:
             return
         super().build(variables)
-        self.traces = [
-            self.add_variable(
-                shape=variable.shape,
-                initializer="zeros",
-                dtype=self.momentum_dtype,
-                name=_slot_name(variable),
-            )
-            for variable in variables
-        ]
+        if traces is None:
+            traces = [
+                self.add_variable(
+                    shape=variable.shape,
+                    initializer="zeros",
+                    dtype=self.momentum_dtype,
+                    name=slot_name(variable),
+                )
+                for variable in variables
+            ]
+        for variable, trace in zip(variables, traces, strict=True):
+            if trace.shape != variable.shape or trace.dtype != (
+                self.momentum_dtype
+            ):
+                name = getattr(variable, "path", variable.name)
+                raise ValueError(
+                    f"Trace {trace.name!r} ({trace.shape}, {trace.dtype}) "
+                    f"does not fit variable {name!r} "
+                    f"({variable.shape}, {self.momentum_dtype})."
+                )
+        self.traces = list(traces)
 
     def update_step(self, gradient, variable, learning_rate):
         trace = self.traces[self._get_variable_index(variable)]
@@ -205,8 +220,8 @@ class TraceSGD(keras.optimizers.Optimizer):
         return config
 
 
-def _slot_name(variable):
-    # Keras names may not contain "/".
+def slot_name(variable):
+    """The name of `variable`'s trace (Keras names may not contain "/")."""
     name = getattr(variable, "path", None) or variable.name
     return "trace_" + name.split(":")[0].replace("/", "_")
 

@@ -149,7 +149,7 @@ class Trainer:
         strict_improvement: bool. µNet's strict `>` acceptance (spec §10).
         momentum_dtype: str. "float32", or "bfloat16" as the reference.
         max_cached_structures: int or None. Workspaces (and evaluations)
-            kept (LRU). None: 12 one by one, 8 fused (the retracing and
+            kept (LRU). None: 32 one by one, 8 fused (the retracing and
             memory trade-off is in docs/benchmarks.md).
         write_back: bool. Write improved candidates' best snapshots into
             their layers.
@@ -186,12 +186,12 @@ class Trainer:
         self.write_back = write_back
         if max_cached_structures is None:
             # One by one, a run's candidates have few distinct structures
-            # (24 in 200 ti0-like ones), but a cached workspace costs memory
-            # (about 20 MB for a Ti/16 path): 8 workspaces retraced 80
-            # times (+55 MB), 12: 51 (+182 MB), 32: 24 (+453 MB). A fused
-            # group's structure rarely recurs, and its workspace holds all
-            # K candidates' layers.
-            max_cached_structures = 8 if self.fused else 12
+            # (24 in 200 ti0-like ones). A cached workspace holds graphs,
+            # not weights or momentum (those are pooled): over those 200,
+            # 12 kept retraced 51 times (+161 MB), 32 kept traced each
+            # structure once (+192 MB). A fused group's structure rarely
+            # recurs.
+            max_cached_structures = 8 if self.fused else 32
         self.cache = cache_lib.WorkspaceCache(max_cached_structures)
         # Shared by the workspaces: layer kernels (without XLA), blank
         # layers, and evaluations (structures that differ only in trainable

@@ -142,7 +142,7 @@ def test_trainer_validates_its_inputs(root):
 
 def test_workspace_cache_size_follows_the_mode():
     # One by one, structures recur (keep many); fused groups rarely do.
-    assert training.Trainer(fused=False).cache.max_size == 12
+    assert training.Trainer(fused=False).cache.max_size == 32
     assert training.Trainer(fused=True).cache.max_size == 8
     assert training.Trainer(max_cached_structures=3).cache.max_size == 3
     with pytest.raises(ValueError, match="max_size must be >= 1; got 0"):

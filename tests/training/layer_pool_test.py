@@ -1,5 +1,6 @@
 """The layer pool: blank layers shared by a trainer's workspaces."""
 
+import keras
 import pytest
 import tensorflow as tf
 
@@ -35,8 +36,9 @@ def test_slots_of_one_kind_get_distinct_layers_and_kinds_are_reused(root):
 
 
 def test_workspaces_sharing_layers_train_as_if_alone(root):
-    # Two structures with the same frozen kinds, trained alternately by one
-    # trainer: each `load` must leave no trace of the other's weights.
+    # Two structures with the same kinds, trained alternately by one
+    # trainer: each `load` must leave nothing of the other's weights or
+    # momentum (each candidate starts from zero momentum).
     masks = [(), ("encoder_norm",), (), ("encoder_norm",)]
     cands = fused_test.generation(root, masks=masks)
     alone = fused_test.copies(cands)
@@ -45,13 +47,19 @@ def test_workspaces_sharing_layers_train_as_if_alone(root):
     shared = [trainer.train([c], data[0](), data[1](), 2, 2)[0] for c in cands]
     assert [r.reused for r in shared] == [False, False, True, True]
     first, second = trainer.cache._entries.values()
-    assert first.layers[0] is second.layers[0]  # The frozen stem.
+    assert first.layers == second.layers  # Trainable flags differ.
+    head_traces = [w.optimizers[0].traces[-1] for w in (first, second)]
+    assert head_traces[0] is head_traces[1]
     for result, cand in zip(shared, alone, strict=True):
         (own,) = training.Trainer(fused=False).train(
             [cand], data[0](), data[1](), 2, 2
         )
         helpers.assert_close(result.losses, own.losses, rtol=1e-6)
         assert result.quality == own.quality
+        for got, want in zip(
+            _flat(result.momentum()), _flat(own.momentum()), strict=True
+        ):
+            helpers.assert_close(got, want, rtol=1e-6, atol=1e-7)
     got, want = (_flat(fused_test.final_weights(c)) for c in (cands, alone))
     assert len(got) == len(want) > len(cands)
     for a, b in zip(got, want, strict=True):
@@ -69,9 +77,11 @@ def test_a_pool_serves_one_strategy(root):
 
 
 def _flat(nested):
+    if isinstance(nested, dict):
+        return _flat([nested[key] for key in sorted(nested)])
     if isinstance(nested, list):
         return [array for item in nested for array in _flat(item)]
-    return [nested]
+    return [] if nested is None else [nested]
 
 
 def test_a_workspace_rejects_an_evaluation_of_other_layers(root):
@@ -93,3 +103,17 @@ def test_a_workspace_rejects_an_evaluation_of_other_layers(root):
     assert fused_lib.Workspace(*args, own).evaluation is own
     with pytest.raises(ValueError, match="evaluation runs other layers"):
         fused_lib.Workspace(*args, other)
+
+
+def test_an_optimizer_rejects_traces_that_do_not_fit():
+    variable = keras.Variable(tf.zeros((2, 3)), name="kernel")
+    pool = layer_pool_lib.LayerPool(tf.distribute.get_strategy())
+    (fits,) = pool.momentum_traces([variable], "float32")
+    (wrong,) = pool.momentum_traces([keras.Variable(tf.zeros(3))], "float32")
+    optimizer = training.TraceSGD()
+    with pytest.raises(ValueError, match="does not fit variable 'kernel'"):
+        optimizer.build([variable], [wrong])
+    optimizer = training.TraceSGD(momentum_dtype="bfloat16")
+    with pytest.raises(ValueError, match="does not fit"):
+        optimizer.build([variable], [fits])
+    assert pool.momentum_traces([variable], "float32") == [fits]
