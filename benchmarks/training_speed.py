@@ -26,7 +26,7 @@ prints the Markdown. Parts:
   group's structure rarely recurs, a single candidate's often does.
 * memory: resident memory over 200 ti0-like candidates (N_v = N_e = 2,
   batch 128: memory is about graphs, executables and variables, not
-  batch size).
+  batch size); `MU2KERAS_BENCH_CACHED=N` sets the workspaces kept.
 """
 
 import argparse
@@ -173,7 +173,12 @@ def part_generations(generations=6, k=8, steps=4, validations=2):
 def part_memory(count=200, jit=False, batch=128):
     _, cands = candidate_sequence(count, seed=1)
     train, val = w.datasets(IMAGE, batch, 2, 100)
-    trainer = training.Trainer(jit_compile=jit, fused=False)
+    kept = os.environ.get("MU2KERAS_BENCH_CACHED")  # None: the default.
+    trainer = training.Trainer(
+        jit_compile=jit,
+        fused=False,
+        max_cached_structures=None if kept is None else int(kept),
+    )
     rss = []
     for i, cand in enumerate(cands):
         trainer.train([cand], train, val, 2, 2)
