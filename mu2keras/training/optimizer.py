@@ -185,7 +185,7 @@ class TraceSGD(keras.optimizers.Optimizer):
 
     def _clip_gradients(self, grads):
         # Keras' `clip_by_global_norm` in as few TF ops as possible: its
-        # Keras ops (about four per variable) were a third of the optimizer's
+        # Keras ops (about four per variable) were half of the optimizer's
         # tracing, which every new structure pays. Same formula: scale by
         # clip / max(norm, clip), NaN when the norm is not finite.
         if not self.global_clipnorm or self.clipnorm or self.clipvalue:
