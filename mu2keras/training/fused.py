@@ -70,7 +70,6 @@ class Workspace:
             self._kernels = (
                 kernels_lib.LayerKernels() if kernels is None else kernels
             )
-        self._grad_flows = self._gradient_flow()
         if layer_pool is None:
             layer_pool = layer_pool_lib.LayerPool(strategy)
         elif layer_pool.strategy is not strategy:
@@ -105,15 +104,6 @@ class Workspace:
     @property
     def num_candidates(self):
         return len(self.leaves)
-
-    def _gradient_flow(self):
-        # A node's output needs a gradient only if a trainable slot lies at
-        # or before it; elsewhere it is a constant (frozen prefix).
-        flows = []
-        for parent, slot in self.nodes:
-            upstream = parent >= 0 and flows[parent]
-            flows.append(upstream or self.slot_trainable[slot])
-        return flows
 
     def _init_optimizers(self, momentum_dtype, layer_pool):
         self.optimizers, self.schedules = [], []
@@ -221,7 +211,7 @@ class Workspace:
                 self.leaves,
                 images,
                 self._kernels,
-                training=(self.slot_trainable, self._grad_flows),
+                self.slot_trainable,
             )
             losses = tf.stack(
                 [

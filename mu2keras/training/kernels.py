@@ -95,7 +95,7 @@ class _Kernel:
             ],
         ]
         # Only the traced graph is kept, not the Python function: that would
-        # keep the template layer (a workspace's, with its weights) alive.
+        # keep the template layer, and its weights, alive.
         self._function = tf.function(
             run, input_signature=signature, autograph=False
         ).get_concrete_function()

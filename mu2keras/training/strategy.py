@@ -120,7 +120,7 @@ def resolve_fused(fused, strategy):
     already keep the cores busy, so fusing gains only the shared frozen
     prefix, and a fused group's structure rarely recurs across generations
     while single candidates' structures do: over 6 generations of new
-    candidates, fused took 0.8-1.1 × the time of one by one (see
+    candidates, fused took 0.8-1.3 × the time of one by one (see
     docs/benchmarks.md). On an accelerator, fusing K candidates gives each
     step K times the work.
 

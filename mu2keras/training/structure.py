@@ -7,6 +7,8 @@ per batch. Workspaces and evaluations are keyed by a structure's signatures
 and run the trie with `forward`.
 """
 
+import functools
+
 import tensorflow as tf
 
 from mu2keras import architecture
@@ -55,13 +57,17 @@ class Structure:
             self.leaves.append(parent)
             self.slots.append(cand_slots)
 
+    @functools.cached_property
+    def kinds(self):
+        """Each slot's `layer_signature`."""
+        return tuple(layer_signature(layer) for layer in self.sources)
+
     def signature(self):
         """A hashable key: equal keys can share one workspace."""
-        kinds, nodes, leaves = self.inference_signature()
         return (
-            tuple(zip(kinds, self.slot_trainable, strict=True)),
-            nodes,
-            leaves,
+            tuple(zip(self.kinds, self.slot_trainable, strict=True)),
+            tuple(self.nodes),
+            tuple(self.leaves),
         )
 
     def inference_signature(self):
@@ -70,11 +76,10 @@ class Structure:
         Trainable flags do not change the forward pass, so structures that
         differ only in them (e.g. a cloned or a shared stem) evaluate alike.
         """
-        kinds = tuple(layer_signature(layer) for layer in self.sources)
-        return (kinds, tuple(self.nodes), tuple(self.leaves))
+        return (self.kinds, tuple(self.nodes), tuple(self.leaves))
 
 
-def forward(layers, nodes, leaves, images, kernels, training=None):
+def forward(layers, nodes, leaves, images, kernels, slot_trainable=None):
     """Runs the trie; returns each candidate's logits.
 
     Args:
@@ -82,21 +87,22 @@ def forward(layers, nodes, leaves, images, kernels, training=None):
         nodes, leaves: as `Structure`'s.
         images: a batch of images.
         kernels: `LayerKernels` or None (layers traced inline, under XLA).
-        training: None for inference; to train, `(slot_trainable,
-            grad_flows)`: per slot whether its weights get gradients, per
-            node whether its output needs one (a trainable slot lies at or
-            before it; elsewhere it is a constant, a frozen prefix).
+        slot_trainable: None for inference; to train, per slot whether its
+            weights get gradients. A node's output needs a gradient only if
+            a trainable slot lies at or before it; elsewhere it is a
+            constant (a frozen prefix), and the gradient stops there.
     """
-    outputs = []
-    for node, (parent, slot) in enumerate(nodes):
+    training = slot_trainable is not None
+    outputs, flows = [], []
+    for parent, slot in nodes:
         x = images if parent < 0 else outputs[parent]
-        layer = layers[slot]
-        trainable = training is not None and training[0][slot]
+        trainable = training and slot_trainable[slot]
+        flows.append(trainable or (parent >= 0 and flows[parent]))
         if kernels is None:
-            y = architecture.forward([layer], x, training is not None)
+            y = architecture.forward([layers[slot]], x, training)
         else:
-            y = kernels(layer, x, training is not None, trainable)
-        if training is not None and not training[1][node]:
+            y = kernels(layers[slot], x, training, trainable)
+        if training and not flows[-1]:
             y = tf.stop_gradient(y)
         outputs.append(y)
     return [outputs[leaf] for leaf in leaves]
