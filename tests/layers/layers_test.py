@@ -4,6 +4,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mu2keras import layers
 
@@ -122,6 +123,53 @@ def test_attention_kernels_are_initialised_independently():
     for i in range(4):
         for j in range(i):
             assert not np.allclose(kernels[i], kernels[j])
+
+
+def _block_gradients(block, tokens, attend):
+    with tf.GradientTape() as tape:
+        y = attend(block, tokens)
+        loss = tf.reduce_sum(y * y)
+    return y, tape.gradient(loss, block.trainable_variables)
+
+
+def test_self_attention_equals_keras_attention_values_and_gradients():
+    # The block computes attention with 2-D projections (for speed) from
+    # the kernels of its Keras MultiHeadAttention: same values, same
+    # gradients for every kernel and bias.
+    block = layers.EncoderBlock(4, 16, 32, seed=2)
+    block.build(TOKENS)
+    tokens = tf.constant(
+        np.random.default_rng(0).normal(size=(3, 5, 16)), "float32"
+    )
+    ours, ours_grads = _block_gradients(
+        block, tokens, lambda b, x: b._self_attention(x, False)
+    )
+    keras_, keras_grads = _block_gradients(
+        block, tokens, lambda b, x: b.attention(x, x)
+    )
+    np.testing.assert_allclose(ours, keras_, rtol=1e-5, atol=1e-6)
+    attention_grads = 0
+    for var, a, b in zip(
+        block.trainable_variables, ours_grads, keras_grads, strict=True
+    ):
+        if "attention" in var.path:
+            attention_grads += 1
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert attention_grads == 8  # 4 kernels and 4 biases.
+
+
+def test_attention_dropout_applies_to_attention_weights_in_training_only():
+    block = layers.EncoderBlock(2, 16, 32, attention_dropout=0.5, seed=1)
+    block.build(TOKENS)
+    tokens = np.random.default_rng(1).normal(size=(2, 5, 16))
+    tokens = tokens.astype("float32")
+    inference = block._self_attention(tokens, False)
+    np.testing.assert_allclose(
+        inference, block.attention(tokens, tokens), rtol=1e-5, atol=1e-6
+    )
+    dropped = block._self_attention(tokens, True)
+    assert not np.allclose(dropped, inference)
+    np.testing.assert_array_equal(block(tokens), block(tokens))
 
 
 def test_patch_embedding_flattens_grid_row_major():
