@@ -12,7 +12,11 @@ class EncoderBlock(keras.layers.Layer):
     ViT: LayerNorm epsilon 1e-6, attention with biases, and an MLP with the
     tanh-approximate GELU (Flax's default; Keras' `gelu` defaults to exact).
     The attention kernels are `(D, heads, D / heads)` for query, key and value
-    and `(heads, D / heads, D)` for the output, the AugReg layout.
+    and `(heads, D / heads, D)` for the output, the AugReg layout. They live
+    in a Keras `MultiHeadAttention` (`self.attention`, so their paths are
+    `attention/query/kernel` etc.), but the block computes the attention
+    itself (`_self_attention`), with one 2-D matmul per projection: same
+    values, and a much cheaper kernel gradient on TensorFlow.
 
     Args:
         num_heads: int. Attention heads; must divide `hidden_dim`.
