@@ -77,7 +77,7 @@ class Workspace:
                 f"The layer pool serves strategy {layer_pool.strategy!r}, "
                 f"not this workspace's {strategy!r}."
             )
-        self.layers = layer_pool.take(structure.sources)
+        self.layers = layer_pool.take(structure.sources, structure.kinds)
         if evaluation is None:
             evaluation = evaluation_lib.Evaluation(
                 strategy, self.layers, structure, jit_compile, self._kernels

@@ -47,21 +47,24 @@ class LayerPool:
     def __len__(self):
         return sum(len(layers) for layers in self._layers.values())
 
-    def take(self, templates):
+    def take(self, templates, kinds=None):
         """Distinct blank layers like `templates`, one per slot.
 
         Args:
             templates: list of built layers (a structure's slots).
+            kinds: their `layer_signature`s, if known (`Structure.kinds`),
+                or None to compute them.
 
         Returns:
             list of layers, one per template, with the template's config and
             build shapes; their weights are to be assigned. The same
             sequence of kinds always gets the same layers.
         """
+        if kinds is None:
+            kinds = [layer_signature(template) for template in templates]
         used = collections.Counter()
         layers = []
-        for template in templates:
-            key = layer_signature(template)
+        for template, key in zip(templates, kinds, strict=True):
             kind = self._layers.setdefault(key, [])
             if used[key] == len(kind):
                 with self.strategy.scope():

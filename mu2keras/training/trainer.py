@@ -280,7 +280,7 @@ class Trainer:
             ),
             lambda: evaluation_lib.Evaluation(
                 self.strategy,
-                self.layer_pool.take(structure.sources),
+                self.layer_pool.take(structure.sources, structure.kinds),
                 structure,
                 self.jit_compile,
                 kernels,
