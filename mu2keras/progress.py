@@ -19,9 +19,9 @@ from absl import logging
 from tensorflow.core.framework import summary_pb2
 
 from mu2keras import storage
+from mu2keras.training import TIMINGS
 
 TENSORBOARD = "tensorboard"
-_TIMINGS = ("prep", "compile", "train", "eval")
 # What `tensorboard.summary.scalar` attaches: the scalars plugin, version 0.
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
@@ -176,7 +176,7 @@ class RunProgress(Progress):
         origin = "none" if parent is None else f"{parent.id} ({parent.task})"
         evals = result.evaluations
         loss = evals[-1]["train_loss"] if evals else math.nan
-        seconds = sum(child.metrics.get(f"{k}_time", 0.0) for k in _TIMINGS)
+        seconds = sum(child.metrics.get(f"{k}_time", 0.0) for k in TIMINGS)
         self._log(
             "[%s] gen %d/%d cand %d/%d: path %d from path %s, depth %d, "
             "trained %d steps in %d evaluations, loss %.3f, validation %s "
@@ -214,7 +214,7 @@ class RunProgress(Progress):
             "accounted_params": m.get("training_accounted_params", math.nan),
             "num_layers": child.num_layers,
         }
-        for key in _TIMINGS:
+        for key in TIMINGS:
             values[f"{key}_seconds"] = m.get(f"{key}_time", math.nan)
         self._scalars(f"candidates/{task}", values, child.id)
 

@@ -339,7 +339,7 @@ class Controller:
         m["trainable_params_ratio"] = child.num_trainable_params / max(
             child.num_params, 1
         )
-        for key in ("prep", "compile", "train", "eval"):
+        for key in trainer_lib.TIMINGS:
             m[f"{key}_time"] = result.timings[key] / result.group_size
         if not result.improved:
             return

@@ -6,6 +6,7 @@ import math
 
 from mu2keras.component import ROOT_TASK
 from mu2keras.report import graph
+from mu2keras.training import TIMINGS
 
 LEADERBOARD_COLUMNS = (
     "task",
@@ -18,7 +19,6 @@ LEADERBOARD_COLUMNS = (
     "reused_from",
     "seeded_from",
 )
-_TIMINGS = ("prep", "compile", "train", "eval")
 
 
 def leaderboard(population):
@@ -104,11 +104,11 @@ def system_stats(population):
         "candidates": len(trained),
         "accepted": sum(bool(m.get("improved")) for m in trained),
     }
-    for key in _TIMINGS:
+    for key in TIMINGS:
         values = [m.get(f"{key}_time", 0.0) for m in trained]
         stats[f"mean_{key}_seconds"] = _mean(values)
     stats["compute_hours"] = (
-        sum(m.get(f"{k}_time", 0.0) for m in trained for k in _TIMINGS) / 3600
+        sum(m.get(f"{k}_time", 0.0) for m in trained for k in TIMINGS) / 3600
     )
     return stats
 

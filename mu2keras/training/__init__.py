@@ -18,11 +18,13 @@ from mu2keras.training.strategy import make_strategy
 from mu2keras.training.strategy import resolve_fused
 from mu2keras.training.strategy import resolve_jit_compile
 from mu2keras.training.structure import Structure
+from mu2keras.training.trainer import TIMINGS
 from mu2keras.training.trainer import BestTracker
 from mu2keras.training.trainer import CandidateResult
 from mu2keras.training.trainer import Trainer
 
 __all__ = [
+    "TIMINGS",
     "BestTracker",
     "Candidate",
     "CandidateResult",

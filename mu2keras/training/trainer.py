@@ -27,6 +27,9 @@ from mu2keras.training import layer_pool as layer_pool_lib
 from mu2keras.training import strategy as strategy_lib
 from mu2keras.training import structure as structure_lib
 
+# What `CandidateResult.timings` holds, in seconds (see there).
+TIMINGS = ("prep", "compile", "train", "eval", "copy")
+
 
 class BestTracker:
     """The evaluation bookkeeping of one candidate (spec §2.7, §2.8).
@@ -289,7 +292,7 @@ class Trainer:
         return evaluation
 
     def _train_group(self, group, run, steps_between, num_validations):
-        timings = dict.fromkeys(("prep", "compile", "train", "eval", "copy"), 0)
+        timings = dict.fromkeys(TIMINGS, 0)
         start = time.perf_counter()
         workspace, created = self._workspace(group, run)
         workspace.load(

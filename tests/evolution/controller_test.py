@@ -9,6 +9,7 @@ from mu2keras import experiment
 from mu2keras import immutability
 from mu2keras import state as state_lib
 from mu2keras import tasks as tasks_lib
+from mu2keras import training
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import controller as controller_lib
 
@@ -95,6 +96,11 @@ def test_whole_run_keeps_one_path_per_task(finished):
     # 6 loops × 2 generations × 2 children, plus the root.
     paths, _ = population.history()
     assert len(paths) == 1 + 6 * 2 * 2
+    # Every trained path records the engine's timings, copies included.
+    for record in paths[1:]:
+        times = [record["metrics"][f"{k}_time"] for k in training.TIMINGS]
+        assert all(t >= 0 for t in times), record["metrics"]
+        assert record["metrics"]["train_time"] > 0
     loaded = state_lib.load_state(str(workdir))
     assert (loaded.loop, loaded.generation) == (6, 0)
     saved_model = tf.saved_model.load(str(workdir / "saved_model"))
