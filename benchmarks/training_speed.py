@@ -1,8 +1,12 @@
 """Benchmarks the training engine against the targets of issue 6.
 
-Run from the repository root (about 10 minutes on 2 cores):
+Run from the repository root (about 20 minutes on 2 cores):
 
     .venv/bin/python -m benchmarks.training_speed
+    .venv/bin/python -m benchmarks.training_speed --parts demo,demo_run
+
+(a subset of parts writes training_speed_demo_demo_run.json and .md, not
+over the whole run's figures).
 
 Each part runs in its own process (so memory and caches do not mix) and
 writes its figures; the whole run writes benchmarks/results/
@@ -17,6 +21,10 @@ prints the Markdown. Parts:
   512, N_v = 8, N_e = 4, 2 validation batches of 500; spec §8.1): wall time
   per candidate and overhead fraction over a sequence of µ2Net-like
   candidates (layers drift 0-3, parts cloned with p = 0.2).
+* demo_run: the README's main job, configs/demo.py (4 embedded tasks, 10
+  candidates each, batch 128), through the controller: each
+  generation's wall time split into the engine's timers, the state saved
+  after it, and the rest (mutation, child building, data pipelines).
 * fused: 8 candidates fused in one graph versus one by one (N_v = 4,
   N_e = 2), on first sight of their structures (cold) and on reuse (warm):
   ti0-like candidates (new trainable blocks, little to share) and ti3-like
@@ -34,6 +42,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -135,6 +144,17 @@ def part_demo(count=24, jit=False):
     return {"jit": jit, "rows": rows, "structures": trainer.cache.misses}
 
 
+def part_demo_run():
+    """The README's main job (configs/demo.py) through the controller."""
+    from configs import demo
+
+    with tempfile.TemporaryDirectory() as workdir:
+        start = time.perf_counter()
+        rows, saves = w.controller_run(demo.get_config(), workdir)
+        total = time.perf_counter() - start
+    return {"rows": rows, "saves": saves, "seconds": total}
+
+
 def part_fused(k=8, steps=4, validations=2):
     train, val = w.datasets(IMAGE, BATCH, 2, 500)
     out = {}
@@ -192,6 +212,7 @@ PARTS = {
     "throughput": part_throughput,
     "demo": part_demo,
     "demo_xla": lambda: part_demo(count=16, jit=True),
+    "demo_run": part_demo_run,
     "fused": part_fused,
     "generations": part_generations,
     "memory": part_memory,
@@ -225,11 +246,19 @@ def main():
     if args.part:
         print(json.dumps(PARTS[args.part]()))
         return
+    parts = args.parts.split(",")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; known: {sorted(PARTS)}")
     figures = {"machine": w.machine(), "command": " ".join(sys.argv)}
-    for name in args.parts.split(","):
+    for name in parts:
         figures[name] = run_part(name)
     markdown = training_report.markdown(figures, BATCH, REFERENCE_SECONDS)
-    study.write_outputs("training_speed", figures, markdown, out=args.out)
+    # A subset of parts does not overwrite the whole run's figures.
+    name = "training_speed"
+    if set(parts) != set(PARTS):
+        name += "_" + "_".join(parts)
+    study.write_outputs(name, figures, markdown, out=args.out)
 
 
 if __name__ == "__main__":

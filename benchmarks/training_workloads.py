@@ -14,9 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from mu2keras import architecture
+from mu2keras import progress
 from mu2keras import roots
 from mu2keras import training
 from mu2keras.component import copy_layer
+from mu2keras.evolution import controller as controller_lib
 
 NUM_CLASSES = 10
 HPARAMS = dict(
@@ -192,3 +194,59 @@ def matmul_peak(size=4096, repeats=5):
         matmul(a, b).numpy()
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+class GenerationTimer(progress.Progress):
+    """Collects each generation's wall time and engine timings (one row per
+    generation) from a controller's progress calls."""
+
+    def __init__(self):
+        self.rows = []
+        self._start = None
+
+    def run_started(self, controller):
+        self._start = time.perf_counter()
+
+    def generation_done(self, controller, task, children, results):
+        now = time.perf_counter()
+        timings = {k: results[0].timings[k] for k in training.TIMINGS}
+        self.rows.append(
+            dict(
+                timings,
+                task=task,
+                wall=now - self._start,
+                candidates=len(results),
+                reused=results[0].reused,
+            )
+        )
+        self._start = now
+
+    def task_done(self, controller, task, best):
+        # Locking, testing and exporting a finished task are not a
+        # generation's work.
+        self._start = time.perf_counter()
+
+
+def controller_run(config, workdir):
+    """Runs `config` through the controller.
+
+    Returns:
+        (rows, saves): a `GenerationTimer` row per generation, and the
+        seconds of each state saved between generations (the config's
+        `intermediate_state_secs`: I/O a config chooses, timed apart).
+    """
+    timer = GenerationTimer()
+    controller = controller_lib.Controller.create(
+        config, workdir, progress=timer
+    )
+    save, saves = controller._save, []
+
+    def timed_save(sampler):
+        start = time.perf_counter()
+        save(sampler)
+        if sampler is not None:  # None: the state at a task's end.
+            saves.append(time.perf_counter() - start)
+
+    controller._save = timed_save
+    controller.run()
+    return timer.rows, saves
