@@ -41,7 +41,7 @@ def _run_summary(run):
     saves = sum(run["saves"])
     return {
         "candidates": sum(r["candidates"] for r in rows),
-        "traced": sum(not r["reused"] for r in rows),
+        "traced": sum(r["traced"] for r in rows),
         "wall_mean": wall / sum(r["candidates"] for r in rows),
         "engine": engine / wall,
         "saves": saves / wall,

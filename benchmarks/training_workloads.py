@@ -209,14 +209,18 @@ class GenerationTimer(progress.Progress):
 
     def generation_done(self, controller, task, children, results):
         now = time.perf_counter()
-        timings = {k: results[0].timings[k] for k in training.TIMINGS}
+        # One timings dict per group: a fused group's candidates share it.
+        groups = {id(r.timings): r for r in results}.values()
+        timings = {
+            k: sum(r.timings[k] for r in groups) for k in training.TIMINGS
+        }
         self.rows.append(
             dict(
                 timings,
                 task=task,
                 wall=now - self._start,
                 candidates=len(results),
-                reused=results[0].reused,
+                traced=sum(not r.reused for r in groups),
             )
         )
         self._start = now

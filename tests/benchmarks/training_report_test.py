@@ -109,8 +109,8 @@ def test_controller_run_splits_wall_time_and_leaves_saves_out():
     # 8.2 s training and evaluation, 0.5 s saving states; the other 0.8 s
     # is the controller's. Saves are not counted against the target.
     rows = [
-        dict(demo_row(5.0, 4.0, 0.1), candidates=1, task="a"),
-        dict(demo_row(5.0, 3.8, 0.0), candidates=1, task="a"),
+        dict(demo_row(5.0, 4.0, 0.1), candidates=1, traced=1, task="a"),
+        dict(demo_row(5.0, 3.8, 0.0), candidates=1, traced=0, task="a"),
     ]
     figures = {
         "machine": MACHINE,
