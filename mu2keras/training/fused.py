@@ -64,12 +64,7 @@ class Workspace:
         self.candidate_slots = [list(s) for s in structure.slots]
         self.global_batch_size = global_batch_size
         self.jit_compile = jit_compile
-        if jit_compile:
-            self._kernels = None  # Kernels are slow inside XLA (kernels.py).
-        else:
-            self._kernels = (
-                kernels_lib.LayerKernels() if kernels is None else kernels
-            )
+        self._kernels = kernels_lib.for_steps(jit_compile, kernels)
         if layer_pool is None:
             layer_pool = layer_pool_lib.LayerPool(strategy)
         elif layer_pool.strategy is not strategy:

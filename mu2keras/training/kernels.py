@@ -24,6 +24,14 @@ from mu2keras.component import layer_signature
 from mu2keras.component import stateless_variables
 
 
+def for_steps(jit_compile, kernels=None):
+    """The kernels a step graph calls: none inside XLA, where kernel calls
+    are slow (see above), else `kernels` or new ones."""
+    if jit_compile:
+        return None
+    return LayerKernels() if kernels is None else kernels
+
+
 class LayerKernels:
     """Kernels by layer structure, shared by all of a trainer's workspaces.
 

@@ -199,7 +199,7 @@ class Trainer:
         # Shared by the workspaces: layer kernels (without XLA), blank
         # layers, and evaluations (structures that differ only in trainable
         # flags evaluate alike).
-        self.kernels = kernels_lib.LayerKernels()
+        self.kernels = kernels_lib.for_steps(self.jit_compile)
         self.layer_pool = layer_pool_lib.LayerPool(self.strategy)
         self.evaluations = cache_lib.WorkspaceCache(max_cached_structures)
 
@@ -274,7 +274,6 @@ class Trainer:
         )
 
     def _evaluation(self, structure, run):
-        kernels = None if self.jit_compile else self.kernels
         evaluation, _ = self.evaluations.get(
             (
                 structure.inference_signature(),
@@ -286,7 +285,7 @@ class Trainer:
                 self.layer_pool.take(structure.sources, structure.kinds),
                 structure,
                 self.jit_compile,
-                kernels,
+                self.kernels,
             ),
         )
         return evaluation
