@@ -5,11 +5,15 @@ import numpy as np
 from benchmarks.study import verdict
 from mu2keras.training import TIMINGS
 
+# The engine's per-candidate overhead: the timers that are neither
+# training nor evaluation.
+_OVERHEAD = ("prep", "compile", "copy")
+
 
 def _demo_summary(demo):
     rows = demo["rows"]
     wall = np.array([r["wall"] for r in rows])
-    overhead = np.array([r["prep"] + r["compile"] + r["copy"] for r in rows])
+    overhead = np.array([sum(r[k] for k in _OVERHEAD) for r in rows])
     reused = np.array([r["reused"] for r in rows])
     timed = np.array([sum(r[k] for k in TIMINGS) for r in rows])
     return {
@@ -36,13 +40,14 @@ def _run_summary(run):
     """Shares of a controller run's generation wall time (part demo_run)."""
     rows = run["rows"]
     wall = sum(r["wall"] for r in rows)
-    engine = sum(r[k] for r in rows for k in ("prep", "compile", "copy"))
+    engine = sum(r[k] for r in rows for k in _OVERHEAD)
     timed = sum(r[k] for r in rows for k in TIMINGS)
     saves = sum(run["saves"])
+    candidates = sum(r["candidates"] for r in rows)
     return {
-        "candidates": sum(r["candidates"] for r in rows),
+        "candidates": candidates,
         "traced": sum(r["traced"] for r in rows),
-        "wall_mean": wall / sum(r["candidates"] for r in rows),
+        "wall_mean": wall / candidates,
         "engine": engine / wall,
         "saves": saves / wall,
         "controller": (wall - timed - saves) / wall,

@@ -54,6 +54,7 @@ import keras  # noqa: E402
 from benchmarks import study  # noqa: E402
 from benchmarks import training_report  # noqa: E402
 from benchmarks import training_workloads as w  # noqa: E402
+from configs import demo  # noqa: E402
 from mu2keras import training  # noqa: E402
 
 BATCH = 512
@@ -146,8 +147,6 @@ def part_demo(count=24, jit=False):
 
 def part_demo_run():
     """The README's main job (configs/demo.py) through the controller."""
-    from configs import demo
-
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
         rows, saves = w.controller_run(demo.get_config(), workdir)
