@@ -1,6 +1,6 @@
 """Benchmarks the training engine against the targets of issue 6.
 
-Run from the repository root (about 20 minutes on 2 cores):
+Run from the repository root (about 30 minutes on 2 cores):
 
     .venv/bin/python -m benchmarks.training_speed
     .venv/bin/python -m benchmarks.training_speed --parts demo,demo_run
@@ -21,6 +21,10 @@ prints the Markdown. Parts:
   512, N_v = 8, N_e = 4, 2 validation batches of 500; spec §8.1): wall time
   per candidate and overhead fraction over a sequence of µ2Net-like
   candidates (layers drift 0-3, parts cloned with p = 0.2).
+* demo_spec: the whole run of spec §8.1 (3 tasks × 32 candidates, two
+  passes: 192 candidates; bangla N_v = 8 and 2 validation batches, the
+  others N_v = 4 and 1), one by one, XLA off: the overhead of a run whose
+  structures recur.
 * demo_run: the README's main job, configs/demo.py (4 embedded tasks, 10
   candidates each, batch 128), through the controller: each
   generation's wall time split into the engine's timers, the state saved
@@ -63,6 +67,9 @@ REFERENCE_SECONDS = 15.0  # The reference notebook, these 2 cores (issue 6).
 # (name, root blocks, clone probability) of the fused comparisons: ti0-like
 # candidates share little, ti3-like ones a frozen trunk.
 FUSED_SETTINGS = (("ti0", 0, 0.2), ("ti3", 3, 0.1))
+# Spec §8.1's tasks in their order: (name, N_v, validation batches of 500);
+# N_e = 4 for all. Bangla has 4,000 training images, the others 2,000.
+SPEC_RUN = (("bangla", 8, 2), ("devanagari", 4, 1), ("telugu", 4, 1))
 
 
 def part_throughput(steps=12):
@@ -131,18 +138,38 @@ def candidate_sequence(count, seed=0, root_layers=0, mu=0.2):
     return factory, [factory.mutated(rng, mu) for _ in range(count)]
 
 
-def part_demo(count=24, jit=False):
-    _, cands = candidate_sequence(count)
-    train, val = w.datasets(IMAGE, BATCH, 2, 500)
+def _one_by_one(cands, schedule, jit=False):
+    """Trains `cands` one at a time, the i-th by `schedule[i]`'s settings."""
+    train, _ = w.datasets(IMAGE, BATCH, 2, 500)
+    vals = {}
     trainer = training.Trainer(jit_compile=jit, fused=False)
     rows = []
-    for cand in cands:
+    for cand, (task, steps, val_batches) in zip(cands, schedule, strict=True):
+        if val_batches not in vals:
+            vals[val_batches] = w.datasets(IMAGE, BATCH, val_batches, 500)[1]
         start = time.perf_counter()
-        result = trainer.train([cand], train, val, 8, 4)[0]
+        result = trainer.train([cand], train, vals[val_batches], steps, 4)[0]
         row = dict(result.timings, wall=time.perf_counter() - start)
-        row["reused"] = result.reused
+        row.update(reused=result.reused, task=task)
         rows.append(row)
     return {"jit": jit, "rows": rows, "structures": trainer.cache.misses}
+
+
+def part_demo(count=24, jit=False):
+    _, cands = candidate_sequence(count)
+    return _one_by_one(cands, [SPEC_RUN[0]] * count, jit)
+
+
+def part_demo_spec(per_task=32, passes=2):
+    """Spec §8.1's whole run, 192 candidates: how first sights amortise."""
+    schedule = [
+        setting
+        for _ in range(passes)
+        for setting in SPEC_RUN
+        for _ in range(per_task)
+    ]
+    _, cands = candidate_sequence(len(schedule))
+    return _one_by_one(cands, schedule)
 
 
 def part_demo_run():
@@ -211,6 +238,7 @@ PARTS = {
     "throughput": part_throughput,
     "demo": part_demo,
     "demo_xla": lambda: part_demo(count=16, jit=True),
+    "demo_spec": part_demo_spec,
     "demo_run": part_demo_run,
     "fused": part_fused,
     "generations": part_generations,

@@ -101,6 +101,9 @@ class Controller:
         )
         self._fingerprints = None
         self._last_save = time.monotonic()
+        # The active task's validation subset, (key, EvalData): the same
+        # batches every generation until the image size mutates (spec §2.7).
+        self._validation = (None, None)
 
     # --- Making and resuming. ---
 
@@ -319,13 +322,28 @@ class Controller:
         train_ds = pipeline.train_dataset(
             task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e
         )
-        val = pipeline.validation_dataset(
-            task,
-            data_hparams["ds_image_size"],
-            c.batch_size,
-            c.max_validation_examples,
-        )
-        return n_v, n_e, train_ds, val
+        return n_v, n_e, train_ds, self._validation_data(task, data_hparams)
+
+    def _validation_data(self, task, data_hparams):
+        """The validation subset, built once per task and image size.
+
+        Kept between generations, it is read and decoded once, not once a
+        generation, and the trainer keeps its iterator. One is kept at a
+        time, so it holds no more memory than a generation's copy would.
+        """
+        key = (task.name, data_hparams["ds_image_size"])
+        if self._validation[0] != key:
+            self._validation = (None, None)  # Free the old one first.
+            self._validation = (
+                key,
+                pipeline.validation_dataset(
+                    task,
+                    data_hparams["ds_image_size"],
+                    self.config.batch_size,
+                    self.config.max_validation_examples,
+                ),
+            )
+        return self._validation[1]
 
     def _record(self, task, child, result):
         """Stores the result in the child's metrics; accepts it if improved."""

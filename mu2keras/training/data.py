@@ -24,9 +24,23 @@ def _short_lived(dataset):
 
 
 class GenerationData:
-    """A generation's datasets, distributed, with their static shapes."""
+    """A generation's datasets, distributed, with their static shapes.
 
-    def __init__(self, strategy, train_data, validation_data, steps):
+    Args:
+        strategy: `tf.distribute.Strategy`.
+        train_data: `tf.data.Dataset` of global training batches.
+        validation_data: `tf.data.Dataset` of validation batches.
+        steps: int or None. Batches per evaluation (None: cardinality).
+        previous: `GenerationData` or None. An earlier generation's data
+            whose evaluations all completed: when it had the same strategy,
+            validation dataset object and steps, its validation iterator is
+            taken over (creating one costs about as much as an evaluation of
+            a small path).
+    """
+
+    def __init__(
+        self, strategy, train_data, validation_data, steps, previous=None
+    ):
         self.strategy = strategy
         replicas = strategy.num_replicas_in_sync
         train_specs = _batch_specs("train_data", train_data, replicas, (2,))
@@ -45,34 +59,44 @@ class GenerationData:
             raise ValueError(f"validation_steps must be >= 1; got {steps!r}.")
         self.validation_steps = steps
         train_data = _short_lived(train_data)
-        validation_data = _short_lived(validation_data)
         self.signature = (
             tuple(_spec_key(s) for s in train_specs),
             tuple(_spec_key(s) for s in val_specs),
         )
         self._train = strategy.experimental_distribute_dataset(train_data)
+        self._specs = (train_specs, val_specs)
         # Every evaluation reads the same `steps` batches: one iterator over
-        # them, repeated, serves the whole generation.
-        self.validation_iterator = iter(
-            strategy.experimental_distribute_dataset(
-                validation_data.take(steps).repeat()
-            )
-        )
-        self._zeros = [
-            strategy.experimental_distribute_dataset(
-                _short_lived(
-                    tf.data.Dataset.from_tensors(_dummy_batch(specs)).repeat()
+        # them, repeated, serves the whole generation, and later ones.
+        self.validation_data = validation_data
+        if (
+            previous is not None
+            and previous.strategy is strategy
+            and previous.validation_data is validation_data
+            and previous.validation_steps == steps
+        ):
+            self.validation_iterator = previous.validation_iterator
+        else:
+            self.validation_iterator = iter(
+                strategy.experimental_distribute_dataset(
+                    _short_lived(validation_data).take(steps).repeat()
                 )
             )
-            for specs in (train_specs, val_specs)
-        ]
 
     def train_iterator(self):
         return iter(self._train)
 
     def zeros_iterators(self):
         """Iterators of all-zero training and validation batches."""
-        return [iter(d) for d in self._zeros]
+        return [
+            iter(
+                self.strategy.experimental_distribute_dataset(
+                    _short_lived(
+                        tf.data.Dataset.from_tensors(_dummy_batch(s)).repeat()
+                    )
+                )
+            )
+            for s in self._specs
+        ]
 
 
 def _batch_specs(name, dataset, replicas, lengths):

@@ -202,6 +202,7 @@ class Trainer:
         self.kernels = kernels_lib.for_steps(self.jit_compile)
         self.layer_pool = layer_pool_lib.LayerPool(self.strategy)
         self.evaluations = cache_lib.WorkspaceCache(max_cached_structures)
+        self._last_run = None  # The last completed generation's data.
 
     def train(
         self,
@@ -245,15 +246,25 @@ class Trainer:
                 raise ValueError(f"`{name}` must be an int; got {value!r}.")
             if value < 1:
                 raise ValueError(f"`{name}` must be >= 1; got {value}.")
+        # Only a completed generation's validation iterator is handed on: a
+        # failed one may have stopped mid-pass (the same batches, but summed
+        # in another order).
+        previous, self._last_run = self._last_run, None
         run = data_lib.GenerationData(
-            self.strategy, train_data, validation_data, validation_steps
+            self.strategy,
+            train_data,
+            validation_data,
+            validation_steps,
+            previous,
         )
+        del previous  # A new validation set's cache fills without the old.
         groups = [candidates] if self.fused else [[c] for c in candidates]
         results = []
         for group in groups:
             results += self._train_group(
                 group, run, steps_between_validations, num_validations
             )
+        self._last_run = run
         return results
 
     def _workspace(self, group, run):

@@ -124,3 +124,25 @@ def test_controller_run_splits_wall_time_and_leaves_saves_out():
     assert "state saves 5%" in row
     assert "5.00 s per candidate" in row
     assert row.endswith("**missed** |")  # 5% + 8% > 10%.
+
+
+def test_spec_run_reports_the_whole_run_and_its_first_24():
+    # 24 first sights of task a (0.4 s overhead, 1 s untimed of 10 s),
+    # then 26 reused candidates of task b (0.2 s overhead of 5 s): 14.8 s
+    # of overhead and 24 s untimed in 370 s.
+    rows = [dict(demo_row(10.0, 8.4, 0.2), task="a") for _ in range(24)]
+    rows += [dict(demo_row(5.0, 4.6), task="b") for _ in range(26)]
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "demo_spec": {"rows": rows, "structures": 24},
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    row = row_of(markdown, "| Overhead ≤ 10% of a candidate's wall time (spec")
+    assert "4% over 50 candidates (24 structures traced; the first 24: 4%)" in (
+        row
+    )
+    assert "4% on reused structures" in row
+    assert "6.5% outside the engine's timers" in row
+    assert "7.40 s per candidate (a 10.00 s, b 5.00 s)" in row
+    assert row.endswith("**missed** |")  # 4.0% + 6.5% > 10%.

@@ -236,3 +236,26 @@ def test_bad_config_fails_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="Default opt_lr=0.3 is outside"):
         run(config, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_validation_subset_is_built_once_per_task_visit(tmp_path):
+    # 2 tasks × 2 iterations × 2 generations; the image size does not
+    # mutate (autotune off), so one validation subset per task visit.
+    reads = []
+    tasks = {name: user_task(name, i) for i, name in enumerate("ab")}
+    for task in tasks.values():
+        source = task._dataset
+
+        def counted(split, shuffle_files, seed, source=source, name=task.name):
+            if split == "validation":
+                reads.append(name)
+            return source(split, shuffle_files, seed)
+
+        task._dataset = counted
+    config = tiny_config(tasks=("a", "b"), autotune="off")
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=tasks
+    )
+    controller.run()
+    assert controller.num_generations == 2
+    assert reads == ["a", "b", "a", "b"]

@@ -254,3 +254,35 @@ def test_clipping_equals_keras_clip_by_global_norm(scale):
         assert clipped == pytest.approx(1.0, rel=1e-5)
     else:  # As Keras: NaN, not a silent step.
         assert all(np.isnan(g).all() for g in got)
+
+
+def test_later_generations_take_over_the_validation_iterator():
+    strategy = tf.distribute.get_strategy()
+    val = helpers.validation_dataset()
+    first = data_lib.GenerationData(
+        strategy, helpers.train_dataset(), val, None
+    )
+    same = data_lib.GenerationData(
+        strategy, helpers.train_dataset(), val, None, previous=first
+    )
+    assert same.validation_iterator is first.validation_iterator
+    for steps, other in ((1, val), (None, helpers.validation_dataset())):
+        fresh = data_lib.GenerationData(
+            strategy, helpers.train_dataset(), other, steps, previous=first
+        )
+        assert fresh.validation_iterator is not first.validation_iterator
+
+
+def test_reused_validation_iterator_evaluates_the_same_batches(root):
+    val = helpers.validation_dataset()
+
+    def generation(trainer, seed):
+        cand = helpers.make_candidate(root, ("encoder_norm",), seed=seed)
+        result = trainer.train([cand], helpers.train_dataset(), val, 2, 2)
+        return [e["quality"] for e in result[0].evaluations]
+
+    kept = training.Trainer()
+    got = [generation(kept, seed) for seed in (1, 2, 3)]
+    assert kept._last_run.validation_data is val
+    want = [generation(training.Trainer(), seed) for seed in (1, 2, 3)]
+    assert got == want
