@@ -202,6 +202,7 @@ class GenerationTimer(progress.Progress):
 
     def __init__(self):
         self.rows = []
+        self.saves = []  # Seconds of each state saved between generations.
         self._start = None
 
     def run_started(self, controller):
@@ -230,6 +231,10 @@ class GenerationTimer(progress.Progress):
         # generation's work.
         self._start = time.perf_counter()
 
+    def state_saved(self, controller, seconds, intermediate):
+        if intermediate:  # Not the state at a task's end.
+            self.saves.append(seconds)
+
 
 def controller_run(config, workdir):
     """Runs `config` through the controller.
@@ -240,17 +245,5 @@ def controller_run(config, workdir):
         `intermediate_state_secs`: I/O a config chooses, timed apart).
     """
     timer = GenerationTimer()
-    controller = controller_lib.Controller.create(
-        config, workdir, progress=timer
-    )
-    save, saves = controller._save, []
-
-    def timed_save(sampler):
-        start = time.perf_counter()
-        save(sampler)
-        if sampler is not None:  # None: the state at a task's end.
-            saves.append(time.perf_counter() - start)
-
-    controller._save = timed_save
-    controller.run()
-    return timer.rows, saves
+    controller_lib.Controller.create(config, workdir, progress=timer).run()
+    return timer.rows, timer.saves

@@ -1,10 +1,10 @@
 """Progress of a run: log lines and TensorBoard scalars.
 
-The controller calls a `Progress` object at three points: when `run()`
-starts, after each generation (with its children and training results) and
-after each task. The base class does nothing; `RunProgress` logs a line per
-candidate and per generation, a summary per task, and writes TensorBoard
-scalars under `workdir/tensorboard`:
+The controller calls a `Progress` object when `run()` starts, after each
+generation (with its children and training results), after each task, and
+after each state it saves. The base class does nothing; `RunProgress` logs
+a line per candidate and per generation, a summary per task, and writes
+TensorBoard scalars under `workdir/tensorboard`:
 
     tensorboard --logdir WORKDIR/tensorboard
 """
@@ -48,6 +48,16 @@ class Progress:
 
     def task_done(self, controller, task, best):
         """`task` ended: its best path is locked, tested and saved."""
+
+    def state_saved(self, controller, seconds, intermediate):
+        """A state was written to `controller.workdir`.
+
+        Args:
+            controller: the `Controller`, at the saved loop and generation.
+            seconds: float. How long writing it took.
+            intermediate: bool. True for a state saved within a task (every
+                `intermediate_state_secs`), False at a task's end.
+        """
 
 
 def format_duration(seconds):

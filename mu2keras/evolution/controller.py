@@ -409,6 +409,7 @@ class Controller:
             self._save(sampler)
 
     def _save(self, sampler):
+        start = time.perf_counter()
         payload = {
             "experiment": self.config.to_dict(),
             "controller": {
@@ -427,3 +428,6 @@ class Controller:
             keep=self.config.keep_states,
         )
         self._last_save = time.monotonic()
+        self.progress.state_saved(
+            self, time.perf_counter() - start, intermediate=sampler is not None
+        )

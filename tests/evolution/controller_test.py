@@ -7,6 +7,7 @@ from tensorflow.python.framework import config as tf_config
 
 from mu2keras import experiment
 from mu2keras import immutability
+from mu2keras import progress as progress_lib
 from mu2keras import state as state_lib
 from mu2keras import tasks as tasks_lib
 from mu2keras import training
@@ -238,7 +239,19 @@ def test_bad_config_fails_before_any_work(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_validation_subset_is_built_once_per_task_visit(tmp_path):
+class SaveRecorder(progress_lib.Progress):
+    def __init__(self):
+        self.saves = []
+
+    def state_saved(self, controller, seconds, intermediate):
+        latest = state_lib.latest_state(controller.workdir)
+        self.saves.append(
+            (controller.loop, controller.generation, intermediate, latest)
+        )
+        assert seconds > 0
+
+
+def test_validation_built_once_per_task_visit_and_saves_reported(tmp_path):
     # 2 tasks × 2 iterations × 2 generations; the image size does not
     # mutate (autotune off), so one validation subset per task visit.
     reads = []
@@ -253,9 +266,18 @@ def test_validation_subset_is_built_once_per_task_visit(tmp_path):
 
         task._dataset = counted
     config = tiny_config(tasks=("a", "b"), autotune="off")
+    recorder = SaveRecorder()
     controller = controller_lib.Controller.create(
-        config, str(tmp_path), tasks=tasks
+        config, str(tmp_path), tasks=tasks, progress=recorder
     )
     controller.run()
     assert controller.num_generations == 2
     assert reads == ["a", "b", "a", "b"]
+    # A state after each generation but a task's last (intermediate), one
+    # at each task's end; each is on disk when reported.
+    expected = []
+    for loop in range(4):
+        expected += [(loop, 1, True), (loop + 1, 0, False)]
+    assert [s[:3] for s in recorder.saves] == expected
+    for loop, generation, _, latest in recorder.saves:
+        assert latest.endswith(state_lib.state_name(loop, generation))
