@@ -23,6 +23,34 @@ def _short_lived(dataset):
     return dataset.with_options(options)
 
 
+class ValidationStream:
+    """A validation dataset's first `steps` batches, repeated, distributed.
+
+    Every evaluation reads the same `steps` batches from one iterator, so a
+    stream serves a whole generation, and later ones given the same
+    dataset object (creating an iterator costs about as much as evaluating
+    a small path).
+    """
+
+    def __init__(self, strategy, dataset, steps):
+        self.strategy = strategy
+        self.dataset = dataset
+        self.steps = steps
+        self.iterator = iter(
+            strategy.experimental_distribute_dataset(
+                _short_lived(dataset).take(steps).repeat()
+            )
+        )
+
+    def serves(self, strategy, dataset, steps):
+        """Whether this stream is `steps` batches of `dataset` on `strategy`."""
+        return (
+            self.strategy is strategy
+            and self.dataset is dataset
+            and self.steps == steps
+        )
+
+
 class GenerationData:
     """A generation's datasets, distributed, with their static shapes.
 
@@ -31,15 +59,13 @@ class GenerationData:
         train_data: `tf.data.Dataset` of global training batches.
         validation_data: `tf.data.Dataset` of validation batches.
         steps: int or None. Batches per evaluation (None: cardinality).
-        previous: `GenerationData` or None. An earlier generation's data
-            whose evaluations all completed: when it had the same strategy,
-            validation dataset object and steps, its validation iterator is
-            taken over (creating one costs about as much as an evaluation of
-            a small path).
+        validation: `ValidationStream` or None. An earlier generation's,
+            after all its evaluations completed: taken over if it serves
+            the same strategy, validation dataset object and steps.
     """
 
     def __init__(
-        self, strategy, train_data, validation_data, steps, previous=None
+        self, strategy, train_data, validation_data, steps, validation=None
     ):
         self.strategy = strategy
         replicas = strategy.num_replicas_in_sync
@@ -58,29 +84,20 @@ class GenerationData:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"validation_steps must be >= 1; got {steps!r}.")
         self.validation_steps = steps
-        train_data = _short_lived(train_data)
         self.signature = (
             tuple(_spec_key(s) for s in train_specs),
             tuple(_spec_key(s) for s in val_specs),
         )
-        self._train = strategy.experimental_distribute_dataset(train_data)
+        self._train = strategy.experimental_distribute_dataset(
+            _short_lived(train_data)
+        )
         self._specs = (train_specs, val_specs)
-        # Every evaluation reads the same `steps` batches: one iterator over
-        # them, repeated, serves the whole generation, and later ones.
-        self.validation_data = validation_data
-        if (
-            previous is not None
-            and previous.strategy is strategy
-            and previous.validation_data is validation_data
-            and previous.validation_steps == steps
+        if validation is None or not validation.serves(
+            strategy, validation_data, steps
         ):
-            self.validation_iterator = previous.validation_iterator
-        else:
-            self.validation_iterator = iter(
-                strategy.experimental_distribute_dataset(
-                    _short_lived(validation_data).take(steps).repeat()
-                )
-            )
+            validation = ValidationStream(strategy, validation_data, steps)
+        self.validation = validation
+        self.validation_iterator = validation.iterator
 
     def train_iterator(self):
         return iter(self._train)

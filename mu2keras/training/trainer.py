@@ -202,7 +202,8 @@ class Trainer:
         self.kernels = kernels_lib.for_steps(self.jit_compile)
         self.layer_pool = layer_pool_lib.LayerPool(self.strategy)
         self.evaluations = cache_lib.WorkspaceCache(max_cached_structures)
-        self._last_run = None  # The last completed generation's data.
+        # The last completed generation's validation stream.
+        self._validation = None
 
     def train(
         self,
@@ -246,10 +247,10 @@ class Trainer:
                 raise ValueError(f"`{name}` must be an int; got {value!r}.")
             if value < 1:
                 raise ValueError(f"`{name}` must be >= 1; got {value}.")
-        # Only a completed generation's validation iterator is handed on: a
+        # Only a completed generation's validation stream is handed on: a
         # failed one may have stopped mid-pass (the same batches, but summed
         # in another order).
-        previous, self._last_run = self._last_run, None
+        previous, self._validation = self._validation, None
         run = data_lib.GenerationData(
             self.strategy,
             train_data,
@@ -264,7 +265,7 @@ class Trainer:
             results += self._train_group(
                 group, run, steps_between_validations, num_validations
             )
-        self._last_run = run
+        self._validation = run.validation
         return results
 
     def _workspace(self, group, run):

@@ -256,21 +256,22 @@ def test_clipping_equals_keras_clip_by_global_norm(scale):
         assert all(np.isnan(g).all() for g in got)
 
 
-def test_later_generations_take_over_the_validation_iterator():
+def test_later_generations_take_over_the_validation_stream():
     strategy = tf.distribute.get_strategy()
     val = helpers.validation_dataset()
     first = data_lib.GenerationData(
         strategy, helpers.train_dataset(), val, None
     )
     same = data_lib.GenerationData(
-        strategy, helpers.train_dataset(), val, None, previous=first
+        strategy, helpers.train_dataset(), val, None, first.validation
     )
     assert same.validation_iterator is first.validation_iterator
     for steps, other in ((1, val), (None, helpers.validation_dataset())):
         fresh = data_lib.GenerationData(
-            strategy, helpers.train_dataset(), other, steps, previous=first
+            strategy, helpers.train_dataset(), other, steps, first.validation
         )
         assert fresh.validation_iterator is not first.validation_iterator
+        assert fresh.validation.serves(strategy, other, fresh.validation_steps)
 
 
 def test_reused_validation_iterator_evaluates_the_same_batches(root):
@@ -283,6 +284,6 @@ def test_reused_validation_iterator_evaluates_the_same_batches(root):
 
     kept = training.Trainer()
     got = [generation(kept, seed) for seed in (1, 2, 3)]
-    assert kept._last_run.validation_data is val
+    assert kept._validation.dataset is val
     want = [generation(training.Trainer(), seed) for seed in (1, 2, 3)]
     assert got == want
