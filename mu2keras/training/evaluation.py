@@ -8,6 +8,8 @@ candidates had 11 structures but 4 inference signatures, and tracing an
 evaluation was a fifth of a new structure's cost.
 """
 
+import functools
+
 import tensorflow as tf
 
 from mu2keras.training import structure as structure_lib
@@ -31,14 +33,14 @@ class Evaluation:
         self.leaves = list(structure.leaves)
         self.warm = False
         self._kernels = kernels
-        # Closures, not bound methods: see `Workspace`.
+        # Partials, not bound methods or lambdas: see `Workspace`.
         self._correct_fn = tf.function(
-            lambda *a: self._correct(*a),
+            functools.partial(Evaluation._correct, self),
             jit_compile=jit_compile,
             autograph=False,
         )
         self._eval_fn = tf.function(
-            lambda *a: self._eval_loop(*a), autograph=False
+            functools.partial(Evaluation._eval_loop, self), autograph=False
         )
 
     def __call__(self, iterator, num_batches):

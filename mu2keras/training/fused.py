@@ -17,6 +17,8 @@ classes, configs and build shapes, same trainable flags, same trie.
 Hyperparameters are variables, never trace constants.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -86,14 +88,17 @@ class Workspace:
         self.evaluation = evaluation
         with strategy.scope():
             self._init_optimizers(momentum_dtype, layer_pool)
-        # Closures, not bound methods: each workspace traces its own
-        # functions once, and TF's retracing warning (keyed by the Python
-        # function) does not count other workspaces' traces.
+        # Each workspace traces its functions once. TF's retracing warning
+        # counts traces per code object, which a bound method or a lambda
+        # shares with every other workspace (a run of new structures would
+        # warn of retracing); a partial is its own key.
         self._grad_fn = tf.function(
-            lambda *a: self._grads(*a), jit_compile=jit_compile, autograph=False
+            functools.partial(Workspace._grads, self),
+            jit_compile=jit_compile,
+            autograph=False,
         )
         self._train_fn = tf.function(
-            lambda *a: self._train_loop(*a), autograph=False
+            functools.partial(Workspace._train_loop, self), autograph=False
         )
 
     @property

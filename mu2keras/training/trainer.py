@@ -230,7 +230,9 @@ class Trainer:
                 `(images, labels, weights)` batches: the fixed validation
                 subset (`mu2keras.tasks.pipeline.validation_dataset(...)
                 .dataset`, built without a strategy: the engine
-                distributes both datasets itself).
+                distributes both datasets itself). Pass the same object
+                every generation while it does not change: the trainer
+                then keeps reading its one iterator.
             steps_between_validations: int. N_v.
             num_validations: int. N_e.
             validation_steps: int or None. Batches per evaluation; None

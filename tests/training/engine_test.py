@@ -1,6 +1,7 @@
 """The engine's step against the spec written out by hand (spec §2.7)."""
 
 import itertools
+import logging
 
 import numpy as np
 import pytest
@@ -287,3 +288,38 @@ def test_reused_validation_iterator_evaluates_the_same_batches(root):
     assert kept._validation.dataset is val
     want = [generation(training.Trainer(), seed) for seed in (1, 2, 3)]
     assert got == want
+
+
+class _Warnings(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_new_structures_are_traced_once_without_retracing_warnings(root):
+    # TF warns of "retracing" when calls of one Python function's code
+    # trace again and again; new workspaces' traces must not add up.
+    names = [n for n in root.components if n != "head"]
+    trainer = training.Trainer()
+    warnings = _Warnings()
+    tf.get_logger().addHandler(warnings)
+    try:
+        for size in (1, 2):
+            for trainable in itertools.combinations(names, size):
+                cand = helpers.make_candidate(root, trainable)
+                trainer.train(
+                    [cand],
+                    helpers.train_dataset(),
+                    helpers.validation_dataset(),
+                    1,
+                    1,
+                )
+    finally:
+        tf.get_logger().removeHandler(warnings)
+    assert trainer.cache.misses >= 8
+    assert not [m for m in warnings.messages if "retracing" in m]
+    for workspace in trainer.cache._entries.values():
+        assert workspace._train_fn.experimental_get_tracing_count() == 1
