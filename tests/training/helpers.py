@@ -6,7 +6,11 @@ import tensorflow as tf
 from mu2keras import architecture
 from mu2keras import roots
 from mu2keras import training
+from mu2keras.component import copy_layer
 from mu2keras.pretrained import weights as weights_lib
+
+# A trainable copy of a layer (what a component clone holds).
+clone = copy_layer
 
 IMAGE_SIZE = 8
 NUM_CLASSES = 3
@@ -22,14 +26,6 @@ HPARAMS = dict(
 def make_root(num_layers=1, seed=0):
     """A "testing" root (patch 4, width 16) at 8 px: 5 tokens."""
     return roots.make_root("testing", num_layers, IMAGE_SIZE, seed=seed)
-
-
-def clone(layer):
-    """A trainable copy of a layer (what a component clone holds)."""
-    copy = type(layer).from_config(layer.get_config())
-    copy.build_from_config(layer.get_build_config())
-    copy.set_weights(layer.get_weights())
-    return copy
 
 
 def make_candidate(root, trainable_names, seed=1, name=None, **hparams):
