@@ -30,11 +30,11 @@ from mu2keras import progress as progress_lib
 from mu2keras import state as state_lib
 from mu2keras import storage
 from mu2keras.component import ROOT_TASK
+from mu2keras.evolution import inputs as inputs_lib
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import mutation
 from mu2keras.evolution import score as score_lib
 from mu2keras.evolution import selection
-from mu2keras.tasks import pipeline
 from mu2keras.tasks import registry
 from mu2keras.tasks import task as task_lib
 from mu2keras.training import candidate as candidate_lib
@@ -101,9 +101,7 @@ class Controller:
         )
         self._fingerprints = None
         self._last_save = time.monotonic()
-        # The active task's validation subset, (key, EvalData): the same
-        # batches every generation until the image size mutates (spec §2.7).
-        self._validation = (None, None)
+        self.inputs = inputs_lib.GenerationInputs(config, self.method)
 
     # --- Making and resuming. ---
 
@@ -232,7 +230,10 @@ class Controller:
             for _ in range(self.candidates_per_generation)
         ]
         candidates = [self._candidate(task.name, c) for c in children]
-        n_v, n_e, train_ds, val = self._data(task, data_hparams)
+        seed = int(self.rng.integers(2**31))
+        n_v, n_e, train_ds, val = self.inputs.generation(
+            task, data_hparams, seed
+        )
         results = self.trainer.train(
             candidates, train_ds, val.dataset, n_v, n_e, val.num_batches
         )
@@ -312,38 +313,6 @@ class Controller:
             threshold=threshold,
             name=f"path {child.id}",
         )
-
-    def _data(self, task, data_hparams):
-        c = self.config
-        n_v, n_e = method_lib.training_budget(
-            c, self.method, task.num_train_examples
-        )
-        seed = int(self.rng.integers(2**31))
-        train_ds = pipeline.train_dataset(
-            task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e
-        )
-        return n_v, n_e, train_ds, self._validation_data(task, data_hparams)
-
-    def _validation_data(self, task, data_hparams):
-        """The validation subset, built once per task and image size.
-
-        Kept between generations, it is read and decoded once, not once a
-        generation, and the trainer keeps its iterator. One is kept at a
-        time, so it holds no more memory than a generation's copy would.
-        """
-        key = (task.name, data_hparams["ds_image_size"])
-        if self._validation[0] != key:
-            self._validation = (None, None)  # Free the old one first.
-            self._validation = (
-                key,
-                pipeline.validation_dataset(
-                    task,
-                    data_hparams["ds_image_size"],
-                    self.config.batch_size,
-                    self.config.max_validation_examples,
-                ),
-            )
-        return self._validation[1]
 
     def _record(self, task, child, result):
         """Stores the result in the child's metrics; accepts it if improved."""
