@@ -10,6 +10,7 @@ import json
 import pytest
 
 from benchmarks import quality
+from benchmarks import quality_report
 from configs import study as study_config
 from tests.benchmarks.conftest import smoke_argv
 
@@ -132,4 +133,4 @@ def test_verdict_pairs_seeds_and_checks_both_conditions():
     assert verdict["delta_points"]["n"] == 1
     assert verdict["accuracy_met"] and not verdict["params_met"]
     assert not verdict["met"]
-    assert "**missed**" in "\n".join(quality.verdict_lines(verdict))
+    assert "**missed**" in "\n".join(quality_report.verdict_lines(verdict))
