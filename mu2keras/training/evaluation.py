@@ -35,12 +35,12 @@ class Evaluation:
         self._kernels = kernels
         # Partials, not bound methods or lambdas: see `Workspace`.
         self._correct_fn = tf.function(
-            functools.partial(Evaluation._correct, self),
+            functools.partial(self._correct),
             jit_compile=jit_compile,
             autograph=False,
         )
         self._eval_fn = tf.function(
-            functools.partial(Evaluation._eval_loop, self), autograph=False
+            functools.partial(self._eval_loop), autograph=False
         )
 
     def __call__(self, iterator, num_batches):

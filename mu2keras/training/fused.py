@@ -93,12 +93,12 @@ class Workspace:
         # shares with every other workspace (a run of new structures would
         # warn of retracing); a partial is its own key.
         self._grad_fn = tf.function(
-            functools.partial(Workspace._grads, self),
+            functools.partial(self._grads),
             jit_compile=jit_compile,
             autograph=False,
         )
         self._train_fn = tf.function(
-            functools.partial(Workspace._train_loop, self), autograph=False
+            functools.partial(self._train_loop), autograph=False
         )
 
     @property
