@@ -97,7 +97,10 @@ class GenerationData:
         ):
             validation = ValidationStream(strategy, validation_data, steps)
         self.validation = validation
-        self.validation_iterator = validation.iterator
+
+    @property
+    def validation_iterator(self):
+        return self.validation.iterator
 
     def train_iterator(self):
         return iter(self._train)
