@@ -145,14 +145,22 @@ def markdown(figures, batch, reference_seconds):
         )
     f = figures.get("fused")
     if f:
-        for setting in ("ti0", "ti3"):
+        for setting in ("ti0", "ti3", "ti12"):
+            if f"{setting}_fused" not in f:
+                continue
+            flops = f.get(f"{setting}_flops_ratio")
+            bound = (
+                f"; matmul FLOPs fused / one by one {flops:.2f}"
+                if flops is not None
+                else ""
+            )
             for i, phase in enumerate(("cold", "warm")):
                 fused = f[f"{setting}_fused"][i]
                 alone = f[f"{setting}_one_by_one"][i]
                 lines.append(
                     f"| Fused K = 8 ≤ 0.6 × one by one ({setting}-like "
                     f"candidates, {phase}) | {fused:.2f} s vs {alone:.2f} s "
-                    f"= {fused / alone:.2f}× | "
+                    f"= {fused / alone:.2f}×{bound} | "
                     f"{verdict(fused <= 0.6 * alone)} |"
                 )
     g = figures.get("generations")

@@ -31,8 +31,11 @@ prints the Markdown. Parts:
   after it, and the rest (mutation, child building, data pipelines).
 * fused: 8 candidates fused in one graph versus one by one (N_v = 4,
   N_e = 2), on first sight of their structures (cold) and on reuse (warm):
-  ti0-like candidates (new trainable blocks, little to share) and ti3-like
-  ones (a frozen 3-block root, parts cloned with p = 0.1: a shared trunk).
+  ti0-like candidates (new trainable blocks, little to share), ti3-like
+  ones (a frozen 3-block root, parts cloned with p = 0.1: a shared trunk)
+  and ti12-like ones (a whole Ti/16 root, the same way); beside each, the
+  group's matmul FLOPs against the 8 candidates' sum, the ratio fusing can
+  reach where one candidate already keeps the device busy.
 * generations: 6 generations of 8 new ti0-like or ti3-like candidates
   each (as a controller makes them), fused versus one by one: a fused
   group's structure rarely recurs, a single candidate's often does.
@@ -65,8 +68,9 @@ BATCH = 512
 IMAGE = 32
 REFERENCE_SECONDS = 15.0  # The reference notebook, these 2 cores (issue 6).
 # (name, root blocks, clone probability) of the fused comparisons: ti0-like
-# candidates share little, ti3-like ones a frozen trunk.
-FUSED_SETTINGS = (("ti0", 0, 0.2), ("ti3", 3, 0.1))
+# candidates share little, ti3- and ti12-like ones a frozen trunk. The
+# generations part runs the first two (ti12's would take half an hour).
+FUSED_SETTINGS = (("ti0", 0, 0.2), ("ti3", 3, 0.1), ("ti12", 12, 0.1))
 # Spec §8.1's tasks in their order: (name, N_v, validation batches of 500);
 # N_e = 4 for all. Bangla has 4,000 training images, the others 2,000.
 SPEC_RUN = (("bangla", 8, 2), ("devanagari", 4, 1), ("telugu", 4, 1))
@@ -124,7 +128,7 @@ def part_throughput(steps=12):
 
 
 def candidate_sequence(count, seed=0, root_layers=0, mu=0.2):
-    """µ2Net-like candidates: ti0 (root of 0 blocks) or ti3-like (3)."""
+    """µ2Net-like candidates: ti0 (root of 0 blocks) or with a root."""
     factory = w.PathFactory("Ti/16", root_layers, IMAGE)
     rng = np.random.default_rng(seed)
     if root_layers:
@@ -194,6 +198,10 @@ def part_fused(k=8, steps=4, validations=2):
                 trainer.train(cands, train, val, steps, validations)
                 times.append(time.perf_counter() - start)
             out[f"{setting}_{'fused' if fused else 'one_by_one'}"] = times
+        _, cands = candidate_sequence(k, 0, root_layers, mu)
+        out[f"{setting}_flops_ratio"] = w.group_matmul_flops(
+            cands, IMAGE, "Ti/16"
+        ) / sum(w.matmul_flops(cand, IMAGE, "Ti/16") for cand in cands)
     return out
 
 
@@ -201,7 +209,7 @@ def part_generations(generations=6, k=8, steps=4, validations=2):
     """As a controller runs: fresh candidates every generation."""
     train, val = w.datasets(IMAGE, BATCH, 2, 500)
     out = {}
-    for setting, root_layers, mu in FUSED_SETTINGS:
+    for setting, root_layers, mu in FUSED_SETTINGS[:2]:
         for fused in (True, False):
             trainer = training.Trainer(fused=fused)
             start = time.perf_counter()

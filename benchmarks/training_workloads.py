@@ -19,6 +19,7 @@ from mu2keras import roots
 from mu2keras import training
 from mu2keras.component import copy_layer
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.training import structure
 
 NUM_CLASSES = 10
 HPARAMS = dict(
@@ -144,42 +145,56 @@ def keras_model(cand, image_size):
     return keras.Model(inputs, x)
 
 
-def matmul_flops(cand, image_size, variant):
-    """Matmul FLOPs of one training step per example (the model FLOPs).
-
-    Forward: every dense/conv/attention product. Backward: the input
-    gradient of every layer after the first trainable one, and the weight
-    gradient of trainable layers; nothing for the frozen prefix. Norms,
-    GELU and softmax are not counted.
-    """
+def _products(layer, variant, image_size):
+    """(weight, activation) matmul FLOPs of a layer's forward, per example."""
     v = architecture.get_variant(variant)
     d, m = v.hidden_dim, v.mlp_dim
     patches = (image_size // v.patch_size) ** 2
     n = patches + 1
-    total = 0.0
-    upstream = False  # Is a trainable layer before this one?
-    for layer, trainable in zip(cand.layers, cand.trainable, strict=True):
-        name = layer.name
-        weights, activations = 0.0, 0.0
-        if name == architecture.EMBEDDING:
-            weights = 2 * patches * v.patch_size**2 * 3 * d
-        elif name.startswith("encoderblock_"):
-            weights = 2 * n * d * (4 * d + 2 * m)
-            activations = 2 * 2 * n * n * d
-        elif name.startswith("residual_adapter_"):
-            weights = 2 * 2 * n * d * layer.adapter_dim
-        elif name == architecture.HEAD:
-            weights = 2 * d * layer.num_classes
+    name = layer.name
+    if name == architecture.EMBEDDING:
+        return 2 * patches * v.patch_size**2 * 3 * d, 0.0
+    if name.startswith("encoderblock_"):
+        return 2 * n * d * (4 * d + 2 * m), 2 * 2 * n * n * d
+    if name.startswith("residual_adapter_"):
+        return 2 * 2 * n * d * layer.adapter_dim, 0.0
+    if name == architecture.HEAD:
+        return 2 * d * layer.num_classes, 0.0
+    return 0.0, 0.0
+
+
+def group_matmul_flops(cands, image_size, variant):
+    """Matmul FLOPs of one fused training step of `cands`, per example.
+
+    Counted over the group's trie (`training.structure.Structure`), as the
+    engine computes it: a frozen prefix shared by several candidates once.
+    Forward: every dense/conv/attention product. Backward: the input
+    gradient of every layer after the first trainable one, and the weight
+    gradient of trainable layers; nothing for a frozen prefix. Norms, GELU
+    and softmax are not counted.
+    """
+    group = structure.Structure(cands)
+    total, flows = 0.0, []
+    for parent, slot in group.nodes:
+        weights, activations = _products(
+            group.sources[slot], variant, image_size
+        )
+        trainable = group.slot_trainable[slot]
+        upstream = parent >= 0 and flows[parent]
+        flows.append(trainable or upstream)
         total += weights + activations
-        flows = upstream or trainable
-        if flows:
+        if flows[-1]:
             total += activations  # Backward through the products.
         if upstream:
             total += weights  # Input gradient.
         if trainable:
             total += weights  # Weight gradient.
-        upstream = flows
     return total
+
+
+def matmul_flops(cand, image_size, variant):
+    """Matmul FLOPs of one training step of `cand`, per example."""
+    return group_matmul_flops([cand], image_size, variant)
 
 
 def matmul_peak(size=4096, repeats=5):

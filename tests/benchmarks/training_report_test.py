@@ -69,6 +69,25 @@ def test_fused_verdict_is_the_issue_ratio(fused, alone, verdict):
     assert row.endswith(f"{verdict} |")
 
 
+def test_fused_rows_carry_the_flops_ratio_of_their_setting():
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "fused": {
+            "ti12_fused": [8.0, 4.0],
+            "ti12_one_by_one": [10.0, 5.0],
+            "ti12_flops_ratio": 0.934,
+        },
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    row = row_of(
+        markdown,
+        "| Fused K = 8 ≤ 0.6 × one by one (ti12-like candidates, warm)",
+    )
+    assert "= 0.80×; matmul FLOPs fused / one by one 0.93 |" in row
+    assert "ti0-like" not in markdown
+
+
 def test_memory_growth_is_last_minus_first_sample():
     rss = [(10, 1500.0), (100, 1900.0), (200, 1790.0)]
     figures = {
