@@ -193,6 +193,15 @@ def markdown(figures, batch, reference_seconds):
             + ", ".join(f"{n}: {v:.0f}" for n, v in rss)
             + "."
         )
+    r = figures.get("retention")
+    if r:
+        details.append(
+            f"Kept by TensorFlow after {r['functions']} distinct small "
+            "tf.functions were each traced, run once and dropped (kernel "
+            f"cache cleared): {r['xla_off_mb']:+.0f} MB with XLA off, "
+            f"{r['xla_on_mb']:+.0f} MB with XLA on (its device compilation "
+            "cache has no eviction)."
+        )
     return "\n".join(lines + [""] + details) + "\n"
 
 

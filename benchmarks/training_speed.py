@@ -42,6 +42,10 @@ prints the Markdown. Parts:
 * memory: resident memory over 200 ti0-like candidates (N_v = N_e = 2,
   batch 128: memory is about graphs, executables and variables, not
   batch size); `MU2KERAS_BENCH_CACHED=N` sets the workspaces kept.
+* retention: 100 small distinct tf.functions, each traced, run once and
+  dropped (kernel cache cleared): the memory TensorFlow keeps, XLA off and
+  on. With XLA it keeps every program it compiled (no eviction), which is
+  what the memory_xla part's growth is made of.
 """
 
 import argparse
@@ -242,6 +246,15 @@ def part_memory(count=200, jit=False, batch=128):
     return {"jit": jit, "rss": rss, "structures": trainer.cache.misses}
 
 
+def part_retention(count=100):
+    """What TensorFlow keeps of dropped functions, XLA off, then on."""
+    return {
+        "functions": count,
+        "xla_off_mb": w.retained_by_tensorflow(count, jit=False),
+        "xla_on_mb": w.retained_by_tensorflow(count, jit=True),
+    }
+
+
 PARTS = {
     "throughput": part_throughput,
     "demo": part_demo,
@@ -252,6 +265,7 @@ PARTS = {
     "generations": part_generations,
     "memory": part_memory,
     "memory_xla": lambda: part_memory(jit=True),
+    "retention": part_retention,
 }
 
 

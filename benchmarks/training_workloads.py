@@ -5,6 +5,8 @@ engine's speed, not the data's, is the question.
 """
 
 import datetime
+import functools
+import gc
 import os
 import platform
 import time
@@ -12,6 +14,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import context as tf_context
 
 from mu2keras import architecture
 from mu2keras import progress
@@ -56,6 +59,36 @@ def rss_mb():
     """Resident memory of this process, in MB."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def retained_by_tensorflow(count, jit, size=256):
+    """RSS growth (MB) over `count` tf.functions traced, run and dropped.
+
+    Each is a chain of matmuls of its own depth, so a distinct graph and,
+    with `jit`, a distinct XLA program. After each call the function is
+    deleted, garbage collected and the eager kernel cache cleared: what
+    grows is what TensorFlow keeps of functions nobody holds.
+    """
+    x = tf.random.normal([size, size])
+    weight = tf.Variable(tf.random.normal([size, size]) / size**0.5)
+
+    def chain(a, depth):
+        for _ in range(depth):
+            a = tf.tanh(tf.matmul(a, weight))
+        return tf.reduce_sum(a)
+
+    start = None
+    for depth in range(1, count + 2):
+        function = tf.function(
+            functools.partial(chain, depth=depth), jit_compile=jit
+        )
+        function(x).numpy()
+        del function
+        gc.collect()
+        tf_context.context().clear_kernel_cache()
+        if start is None:  # The first one sets up XLA itself.
+            start = rss_mb()
+    return rss_mb() - start
 
 
 def datasets(image_size, batch_size, val_batches, val_batch, seed=0):

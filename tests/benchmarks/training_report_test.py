@@ -165,3 +165,14 @@ def test_spec_run_reports_the_whole_run_and_its_first_24():
     assert "6.5% outside the engine's timers" in row
     assert "7.40 s per candidate (a 10.00 s, b 5.00 s)" in row
     assert row.endswith("**missed** |")  # 4.0% + 6.5% > 10%.
+
+
+def test_retention_line_reports_both_modes():
+    figures = {
+        "machine": MACHINE,
+        "command": "test",
+        "retention": {"functions": 100, "xla_off_mb": 4.7, "xla_on_mb": 312.3},
+    }
+    markdown = training_report.markdown(figures, 512, 15.0)
+    assert "after 100 distinct small tf.functions" in markdown
+    assert "+5 MB with XLA off, +312 MB with XLA on" in markdown
