@@ -73,7 +73,7 @@ IMAGE = 32
 REFERENCE_SECONDS = 15.0  # The reference notebook, these 2 cores (issue 6).
 # (name, root blocks, clone probability) of the fused comparisons: ti0-like
 # candidates share little, ti3- and ti12-like ones a frozen trunk. The
-# generations part runs the first two (ti12's would take half an hour).
+# generations part runs the first two (ti12's would add about 8 minutes).
 FUSED_SETTINGS = (("ti0", 0, 0.2), ("ti3", 3, 0.1), ("ti12", 12, 0.1))
 # Spec §8.1's tasks in their order: (name, N_v, validation batches of 500);
 # N_e = 4 for all. Bangla has 4,000 training images, the others 2,000.
