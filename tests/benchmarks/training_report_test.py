@@ -26,6 +26,12 @@ def demo_row(wall, train, compile_seconds=0.0):
     }
 
 
+def report(**parts):
+    """The report of figures holding `parts` (part name -> its output)."""
+    figures = dict(machine=MACHINE, command="test", **parts)
+    return training_report.markdown(figures, 512, 15.0)
+
+
 def row_of(markdown, start):
     rows = [line for line in markdown.splitlines() if line.startswith(start)]
     assert len(rows) == 1, markdown
@@ -35,12 +41,9 @@ def row_of(markdown, start):
 def test_overhead_counts_time_outside_the_engine_timers():
     # Timed: 0.4 s overhead (prep, copy) + 8.6 s training and evaluation of
     # 10 s of wall time, so 1 s (10%) is outside the timers: 14% in all.
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "demo": {"rows": [demo_row(10.0, 8.4, 0.2)], "structures": 1},
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+    markdown = report(
+        demo={"rows": [demo_row(10.0, 8.4, 0.2)], "structures": 1}
+    )
     row = row_of(markdown, "| Overhead")
     assert "4% over 1 candidates (1 structures traced)" in row
     assert "10.0% outside the engine's timers" in row
@@ -51,17 +54,14 @@ def test_overhead_counts_time_outside_the_engine_timers():
     "fused, alone, verdict", [(6.0, 10.0, "met"), (6.1, 10.0, "**missed**")]
 )
 def test_fused_verdict_is_the_issue_ratio(fused, alone, verdict):
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "fused": {
+    markdown = report(
+        fused={
             "ti0_fused": [fused, fused],
             "ti0_one_by_one": [alone, alone],
             "ti3_fused": [fused, fused],
             "ti3_one_by_one": [alone, alone],
-        },
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+        }
+    )
     row = row_of(
         markdown, "| Fused K = 8 ≤ 0.6 × one by one (ti0-like candidates, warm)"
     )
@@ -70,16 +70,13 @@ def test_fused_verdict_is_the_issue_ratio(fused, alone, verdict):
 
 
 def test_fused_rows_carry_the_flops_ratio_of_their_setting():
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "fused": {
+    markdown = report(
+        fused={
             "ti12_fused": [8.0, 4.0],
             "ti12_one_by_one": [10.0, 5.0],
             "ti12_flops_ratio": 0.934,
-        },
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+        }
+    )
     row = row_of(
         markdown,
         "| Fused K = 8 ≤ 0.6 × one by one (ti12-like candidates, warm)",
@@ -90,12 +87,7 @@ def test_fused_rows_carry_the_flops_ratio_of_their_setting():
 
 def test_memory_growth_is_last_minus_first_sample():
     rss = [(10, 1500.0), (100, 1900.0), (200, 1790.0)]
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "memory": {"rss": rss, "structures": 7},
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+    markdown = report(memory={"rss": rss, "structures": 7})
     row = row_of(markdown, "| Resident memory growth")
     assert "+290 MB from candidate 10 to 200" in row
     assert row.endswith("met |")
@@ -105,17 +97,14 @@ def test_generations_row_compares_whole_runs():
     def run(seconds, traced):
         return {"seconds": seconds, "traced": traced, "generations": 6}
 
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "generations": {
+    markdown = report(
+        generations={
             "ti0_fused": run(82.0, 6),
             "ti0_one_by_one": run(80.0, 22),
             "ti3_fused": run(30.0, 6),
             "ti3_one_by_one": run(60.0, 12),
-        },
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+        }
+    )
     ti0 = row_of(markdown, "| Fused K = 8 ≤ 0.6 × one by one (ti0-like, 6")
     assert "82.0 s (6 groups traced) vs 80.0 s (22 traced) = 1.02×" in ti0
     assert ti0.endswith("**missed** |")
@@ -131,12 +120,9 @@ def test_controller_run_splits_wall_time_and_leaves_saves_out():
         dict(demo_row(5.0, 4.0, 0.1), candidates=1, traced=1, task="a"),
         dict(demo_row(5.0, 3.8, 0.0), candidates=1, traced=0, task="a"),
     ]
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "demo_run": {"rows": rows, "saves": [0.2, 0.3], "seconds": 11.0},
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+    markdown = report(
+        demo_run={"rows": rows, "saves": [0.2, 0.3], "seconds": 11.0}
+    )
     row = row_of(markdown, "| Overhead ≤ 10% of a candidate's wall time (the")
     assert "engine 5% over 2 candidates (1 structures traced)" in row
     assert "controller 8%" in row
@@ -151,12 +137,7 @@ def test_spec_run_reports_the_whole_run_and_its_first_24():
     # of overhead and 24 s untimed in 370 s.
     rows = [dict(demo_row(10.0, 8.4, 0.2), task="a") for _ in range(24)]
     rows += [dict(demo_row(5.0, 4.6), task="b") for _ in range(26)]
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "demo_spec": {"rows": rows, "structures": 24},
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+    markdown = report(demo_spec={"rows": rows, "structures": 24})
     row = row_of(markdown, "| Overhead ≤ 10% of a candidate's wall time (spec")
     assert "4% over 50 candidates (24 structures traced; the first 24: 4%)" in (
         row
@@ -168,11 +149,8 @@ def test_spec_run_reports_the_whole_run_and_its_first_24():
 
 
 def test_retention_line_reports_both_modes():
-    figures = {
-        "machine": MACHINE,
-        "command": "test",
-        "retention": {"functions": 100, "xla_off_mb": 4.7, "xla_on_mb": 312.3},
-    }
-    markdown = training_report.markdown(figures, 512, 15.0)
+    markdown = report(
+        retention={"functions": 100, "xla_off_mb": 4.7, "xla_on_mb": 312.3}
+    )
     assert "after 100 distinct small tf.functions" in markdown
     assert "+5 MB with XLA off, +312 MB with XLA on" in markdown
