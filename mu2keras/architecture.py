@@ -24,7 +24,21 @@ _ADAPTER_PREFIX = "residual_adapter_"
 
 ViTVariant = collections.namedtuple(
     "ViTVariant",
-    ["name", "patch_size", "hidden_dim", "mlp_dim", "num_heads", "num_layers"],
+    [
+        "name",
+        "patch_size",
+        "hidden_dim",
+        "mlp_dim",
+        "num_heads",
+        "num_layers",
+        # Numerics a root keeps for the blocks and position embeddings that
+        # paths make new: AugReg's tanh GELU and bilinear (corner-aligned)
+        # resizing by default; DINOv2's exact GELU and bicubic resizing.
+        "approximate_gelu",
+        "posembed_interpolation",
+    ],
+    # States written before these fields existed load as AugReg variants.
+    defaults=(True, "bilinear"),
 )
 # The root path's hyperparameter holding its ViTVariant's fields.
 VARIANT_KEY = "vit_variant"
@@ -43,6 +57,8 @@ VIT_VARIANTS = {
         ViTVariant("H/14", 14, 1280, 5120, 16, 32),
         ViTVariant("Mu/4", 4, 64, 256, 4, 4),
         ViTVariant("testing", 4, 16, 32, 2, 2),
+        # DINOv2 ViT-S/14 (`mu2keras.pretrained.dinov2`).
+        ViTVariant("dinov2_s14", 14, 384, 1536, 6, 12, False, "bicubic"),
     )
 }
 
@@ -182,11 +198,20 @@ def new_component(
         layer = layers.ClassToken(v.hidden_dim, name=name)
     elif name == POSITION_EMBEDDING:
         layer = layers.PositionEmbedding(
-            grid_size(v, image_size), v.hidden_dim, seed=s, name=name
+            grid_size(v, image_size),
+            v.hidden_dim,
+            seed=s,
+            interpolation=v.posembed_interpolation,
+            name=name,
         )
     elif name.startswith(_BLOCK_PREFIX) and layer_index(name) is not None:
         layer = layers.EncoderBlock(
-            v.num_heads, v.hidden_dim, v.mlp_dim, seed=s, name=name
+            v.num_heads,
+            v.hidden_dim,
+            v.mlp_dim,
+            approximate_gelu=v.approximate_gelu,
+            seed=s,
+            name=name,
         )
     elif name.startswith(_ADAPTER_PREFIX) and layer_index(name) is not None:
         layer = layers.ResidualAdapter(

@@ -13,6 +13,8 @@ from mu2keras import roots
 from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import search_space
+from mu2keras.pretrained import augreg
+from mu2keras.pretrained import checkpoints
 from mu2keras.training import strategy as strategy_lib
 
 
@@ -33,6 +35,10 @@ def default_config():
     # built at the default `ds_image_size`.
     c.root.num_layers = -1
     c.root.seed = 0
+    # A named checkpoint (`mu2keras.pretrained.checkpoints.names()`), e.g.
+    # "dinov2_s14_imgfocus"; it sets the variant. Its `num_layers` blocks
+    # are loaded (-1: all of them).
+    c.root.checkpoint = ""
     c.root.augreg_npz = ""
     c.root.keras_hub_preset = ""
     # Promotion (`mu2keras.roots.promote_from_state`): a run's workdir or a
@@ -89,8 +95,8 @@ def check_config(config):
             f"config.max_validation_examples={config.max_validation_examples}"
             f" is smaller than config.batch_size={config.batch_size}."
         )
-    architecture.get_variant(config.root.variant)
-    _check_promotion(config.root)
+    root_variant(config)
+    _check_root_source(config.root)
     defaults, ranges = hparam_space(config)
     method_lib.parse_method(config.method, defaults["num_layers"])
     if not 0.0 < config.score_base <= 1.0:
@@ -107,20 +113,30 @@ def check_config(config):
     return defaults, ranges
 
 
-def _check_promotion(rc):
+_ROOT_SOURCES = ("promote_from", "checkpoint", "augreg_npz", "keras_hub_preset")
+
+
+def _check_root_source(rc):
     if bool(rc.promote_from) != bool(rc.promote_task):
         raise ValueError(
             "config.root.promote_from and config.root.promote_task go "
             f"together; got promote_from={rc.promote_from!r}, "
             f"promote_task={rc.promote_task!r}."
         )
-    for name in ("augreg_npz", "keras_hub_preset"):
-        if rc.promote_from and rc[name]:
-            raise ValueError(
-                f"config.root.promote_from={rc.promote_from!r} makes the "
-                f"root; it cannot be combined with config.root.{name}="
-                f'{rc[name]!r} (set it to "").'
-            )
+    given = [name for name in _ROOT_SOURCES if rc.get(name)]
+    if len(given) > 1:
+        raise ValueError(
+            f"config.root: {', '.join(f'{n}={rc[n]!r}' for n in given)} each "
+            'make the root; give one of them (set the others to "").'
+        )
+
+
+def root_variant(config):
+    """The root's ViT variant: a named checkpoint's, else config.root's."""
+    name = config.root.get("checkpoint", "")
+    if name:
+        return architecture.get_variant(checkpoints.variant(name))
+    return architecture.get_variant(config.root.variant)
 
 
 def _positive(config, *names):
@@ -154,8 +170,22 @@ def hparam_space(config):
     if method.adapter_layers is not None:
         defaults["adapter_layers"] = method.adapter_layers
         defaults["adapter_dim"] = method.adapter_dim
+    if "ds_image_size" in ranges and not config.root.promote_from:
+        ranges["ds_image_size"] = _image_sizes(
+            ranges["ds_image_size"], root_variant(config).patch_size
+        )
     search_space.validate(defaults, ranges)
     return defaults, ranges
+
+
+def _image_sizes(sizes, patch_size):
+    """The auto-tuned image sizes for a root's patch size: the reference's
+    list when the patch divides it (16 px steps), else the multiples of the
+    patch over the same span (a patch-14 root: 28, 42, ..., 378)."""
+    if all(size % patch_size == 0 for size in sizes):
+        return sizes
+    low = -(-min(sizes) // patch_size) * patch_size
+    return list(range(low, max(sizes) + 1, patch_size))
 
 
 def build_root(config, defaults):
@@ -169,15 +199,14 @@ def build_root(config, defaults):
     """
     rc = config.root
     image_size = defaults["ds_image_size"]
-    if rc.augreg_npz and rc.keras_hub_preset:
-        raise ValueError(
-            "config.root: give augreg_npz or keras_hub_preset, not both."
-        )
-    _check_promotion(rc)
+    _check_root_source(rc)
     if rc.promote_from:
         root = roots.promote_from_state(
             rc.promote_from, rc.promote_task, seed=rc.seed
         )
+    elif rc.get("checkpoint"):
+        num_layers = None if rc.num_layers < 0 else rc.num_layers
+        root = pretrained.load_checkpoint(rc.checkpoint, image_size, num_layers)
     elif rc.augreg_npz:
         root = pretrained.load_augreg_npz(rc.augreg_npz, rc.variant, image_size)
     elif rc.keras_hub_preset:
@@ -196,3 +225,23 @@ def build_root(config, defaults):
         hparams.update(roots.root_hparams(root))
     hparams[VARIANT_KEY] = root.variant._asdict()
     return root, hparams
+
+
+def has_position_source(config):
+    """Whether the root comes from a checkpoint `position_source` reads."""
+    return bool(config.root.get("checkpoint") or config.root.augreg_npz)
+
+
+def position_source(config):
+    """The position embedding a new image size is resized from.
+
+    For a checkpoint root, the checkpoint's own (read again, as the
+    reference reloads it), so that every resize starts from the original
+    grid; None for other roots (the root path's own is used).
+    """
+    rc = config.root
+    if rc.get("checkpoint"):
+        return checkpoints.load_position_source(rc.checkpoint)
+    if rc.augreg_npz:
+        return augreg.load_position_embedding(rc.augreg_npz, rc.variant)
+    return None

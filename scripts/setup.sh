@@ -48,7 +48,7 @@ pip_install() {
 stamp=$(cat setup.py requirements-nodeps.txt | sha256sum | cut -c1-16)
 if [[ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]]; then
   echo "setup: installing mu2keras and its dependencies into .venv"
-  pip_install -e ".[cpu,test,data]"
+  pip_install -e ".[cpu,test,data,pretrained]"
   pip_install --no-deps -r requirements-nodeps.txt
   echo "$stamp" > .venv/.setup-stamp
 fi

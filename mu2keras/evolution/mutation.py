@@ -41,6 +41,10 @@ class MutationOptions:
             phase, spec §10).
         defaults: dict. Fills hyperparameters the parent lacks (e.g. a
             system grown under an older config).
+        position_source: callable or None. Returns the position embedding
+            a new image size is resized from: a pretrained root's own, at
+            its checkpoint's grid (as the reference reloads it). None uses
+            the root path's (a random or promoted root).
     """
 
     ranges: dict
@@ -49,6 +53,7 @@ class MutationOptions:
     force_finetune: tuple = (architecture.ENCODER_NORM,)
     global_mu: float = None
     mutate: bool = True
+    position_source: object = None
 
 
 def variant_of(population):
@@ -176,7 +181,7 @@ def _assemble(population, parent, task, hparams, options, rng):
     for name in names:
         found = _find(parent, name, variant, image_size, hparams)
         if found is None:
-            layer = _new_layer(population, name, variant, hparams)
+            layer = _new_layer(population, name, variant, hparams, options)
             components.append(population.new_component(layer))
         elif found.trainable or name in options.force_finetune:
             components.append(population.clone_component(found))
@@ -214,13 +219,17 @@ def _find(parent, name, variant, image_size, hparams):
     return None
 
 
-def _new_layer(population, name, variant, hparams):
+def _new_layer(population, name, variant, hparams, options):
     """A fresh layer for what no ancestor has (spec §2.5 step 4)."""
     image_size = hparams["ds_image_size"]
     if name == architecture.POSITION_EMBEDDING:
-        # The root's (pretrained) embedding, resized to the new grid.
-        root = population.paths[ROOT_TASK][0]
-        posembed = root.component(name).layer
+        # The pretrained embedding resized to the new grid from the
+        # checkpoint's own grid, not from a grid already resized once.
+        if options.position_source is not None:
+            posembed = options.position_source()
+        else:
+            root = population.paths[ROOT_TASK][0]
+            posembed = root.component(name).layer
         return posembed.resized(architecture.grid_size(variant, image_size))
     if name in (
         architecture.EMBEDDING,

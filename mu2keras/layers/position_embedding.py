@@ -1,19 +1,22 @@
 import keras
 import numpy as np
 
+from mu2keras.layers import resampling
 from mu2keras.layers import validation
 
 
-def resize_position_embedding(embedding, grid_size):
+def resize_position_embedding(embedding, grid_size, interpolation="bilinear"):
     """Resizes a ViT position embedding to a new square patch grid.
 
-    As vit_jax's `interpolate_posembed`: the class-token entry is kept apart,
-    unchanged; the patch grid is resampled bilinearly with the corners aligned
-    (the sampling of `scipy.ndimage.zoom(order=1)`).
+    The class-token entry is kept apart, unchanged; the patch grid is
+    resampled separably with `interpolation` (`mu2keras.layers.resampling`):
+    "bilinear" is vit_jax's `interpolate_posembed` (AugReg), "bicubic"
+    torch's `interpolate(mode="bicubic", align_corners=False)` (DINOv2).
 
     Args:
         embedding: array `(1, g * g + 1, D)`, the class-token entry first.
         grid_size: int. The new grid side g'.
+        interpolation: str. "bilinear" or "bicubic".
 
     Returns:
         A numpy array `(1, g' * g' + 1, D)` of the input's dtype.
@@ -31,30 +34,14 @@ def resize_position_embedding(embedding, grid_size):
             "Only square patch grids can be resized: "
             f"{embedding.shape[1] - 1} patch entries is not a square."
         )
+    weights = resampling.resampling_matrix(old_grid, grid_size, interpolation)
     if old_grid == grid_size:
         return embedding.copy()
     grid = embedding[0, 1:].reshape(old_grid, old_grid, -1)
-    weights = _linear_resampling_matrix(old_grid, grid_size)
     resized = np.einsum("ij,kl,jld->ikd", weights, weights, grid)
     resized = resized.reshape(1, grid_size * grid_size, -1)
     result = np.concatenate([embedding[:, :1], resized], axis=1)
     return result.astype(embedding.dtype)
-
-
-def _linear_resampling_matrix(old_size, new_size):
-    """Row o: the weights of the old samples for new sample o (1-D linear)."""
-    if new_size == 1 or old_size == 1:
-        coords = np.zeros(new_size)
-    else:
-        coords = np.arange(new_size) * (old_size - 1) / (new_size - 1)
-    low = np.clip(np.floor(coords).astype(int), 0, old_size - 1)
-    high = np.minimum(low + 1, old_size - 1)
-    frac = coords - low
-    matrix = np.zeros((new_size, old_size))
-    rows = np.arange(new_size)
-    np.add.at(matrix, (rows, low), 1.0 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return matrix
 
 
 @keras.saving.register_keras_serializable(package="mu2keras")
@@ -71,19 +58,34 @@ class PositionEmbedding(keras.layers.Layer):
         grid_size: int. Patches per image side.
         hidden_dim: int. Token width D.
         seed: int or None. Seed of the normal(0.02) initializer.
+        interpolation: str. How `resized` resamples the grid: "bilinear"
+            (AugReg, vit_jax) or "bicubic" (DINOv2, torch).
 
     Call arguments:
         tokens: tensor `(batch, grid_size² + 1, D)`, class token first.
     """
 
-    def __init__(self, grid_size, hidden_dim, seed=None, **kwargs):
+    def __init__(
+        self,
+        grid_size,
+        hidden_dim,
+        seed=None,
+        interpolation="bilinear",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         validation.check_positive_int("grid_size", grid_size)
         validation.check_positive_int("hidden_dim", hidden_dim)
+        if interpolation not in resampling.INTERPOLATIONS:
+            raise ValueError(
+                f"Unknown `interpolation`={interpolation!r}; known: "
+                f"{resampling.INTERPOLATIONS}."
+            )
         # === Config ===
         self.grid_size = grid_size
         self.hidden_dim = hidden_dim
         self.seed = seed
+        self.interpolation = interpolation
 
     @property
     def num_positions(self):
@@ -119,7 +121,9 @@ class PositionEmbedding(keras.layers.Layer):
         layer.build((None, layer.num_positions, self.hidden_dim))
         layer.embedding.assign(
             resize_position_embedding(
-                keras.ops.convert_to_numpy(self.embedding), grid_size
+                keras.ops.convert_to_numpy(self.embedding),
+                grid_size,
+                self.interpolation,
             )
         )
         return layer
@@ -131,6 +135,7 @@ class PositionEmbedding(keras.layers.Layer):
                 "grid_size": self.grid_size,
                 "hidden_dim": self.hidden_dim,
                 "seed": self.seed,
+                "interpolation": self.interpolation,
             }
         )
         return config

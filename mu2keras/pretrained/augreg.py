@@ -184,14 +184,34 @@ def load_named_checkpoint(
         directory: str or None. Where the files are; defaults to
             `gs://vit_models/augreg` (or a local mirror of it).
     """
+    path = named_checkpoint_path(name, directory)
+    return load_augreg_npz(
+        path, AUGREG_CHECKPOINTS[name][0], image_size, num_layers
+    )
+
+
+def named_checkpoint_path(name, directory=None):
+    """The file of a checkpoint of `AUGREG_CHECKPOINTS` in `directory`."""
     if name not in AUGREG_CHECKPOINTS:
         raise ValueError(
             f"Unknown AugReg checkpoint {name!r}; known: "
             f"{sorted(AUGREG_CHECKPOINTS)}."
         )
-    variant, filename = AUGREG_CHECKPOINTS[name]
-    path = f"{(directory or AUGREG_DIR).rstrip('/')}/{filename}"
-    return load_augreg_npz(path, variant, image_size, num_layers)
+    filename = AUGREG_CHECKPOINTS[name][1]
+    return f"{(directory or AUGREG_DIR).rstrip('/')}/{filename}"
+
+
+def load_position_embedding(path, variant):
+    """The checkpoint's position embedding at its own grid, as a built
+    `PositionEmbedding`: what every resize to a new image size starts from
+    (vit_jax reloads the checkpoint for each size)."""
+    key = STEM_KEYS[architecture.POSITION_EMBEDDING]["embedding"]
+    arrays = read_npz(path)
+    if key not in arrays:
+        raise ValueError(f"{path} is missing keys: {[key]}")
+    return weights.position_embedding_layer(
+        arrays[key], architecture.get_variant(variant)
+    )
 
 
 def _expected_keys(num_layers):

@@ -7,6 +7,9 @@ state their key maps as plain tables.
 
 import numpy as np
 
+from mu2keras import architecture
+from mu2keras import layers
+
 
 def relative_variables(layer):
     """Returns {path below the layer: variable} for a built component layer."""
@@ -43,3 +46,19 @@ def assign(layer, values, source):
                 f"{path} needs {tuple(variable.shape)}."
             )
         variable.assign(value.astype(variable.dtype))
+
+
+def position_embedding_layer(embedding, variant):
+    """A built `PositionEmbedding` holding a checkpoint's `(1, g² + 1, D)`
+    embedding at its own grid, resizing with `variant`'s interpolation."""
+    embedding = np.asarray(embedding)
+    grid = int(round((embedding.shape[1] - 1) ** 0.5))
+    layer = layers.PositionEmbedding(
+        grid,
+        variant.hidden_dim,
+        interpolation=variant.posembed_interpolation,
+        name=architecture.POSITION_EMBEDDING,
+    )
+    layer.build((None, layer.num_positions, variant.hidden_dim))
+    assign(layer, {"embedding": embedding}, {"embedding": "the checkpoint"})
+    return layer

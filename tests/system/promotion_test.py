@@ -277,7 +277,7 @@ def promotion_config(source, task="a", method="mu2net"):
         ({"promote_task": "a"}, r"go together; .*promote_task='a'"),
         (
             {"promote_from": "/x", "promote_task": "a", "augreg_npz": "r.npz"},
-            r"promote_from='/x' .* combined with config.root.augreg_npz='r",
+            r"promote_from='/x', augreg_npz='r.npz' each make the root",
         ),
         (
             {
@@ -285,8 +285,13 @@ def promotion_config(source, task="a", method="mu2net"):
                 "promote_task": "a",
                 "keras_hub_preset": "v",
             },
-            r"combined with config.root.keras_hub_preset='v'",
+            r"promote_from='/x', keras_hub_preset='v' each make the root",
         ),
+        (
+            {"checkpoint": "dinov2_s14_imgfocus", "augreg_npz": "r.npz"},
+            r"checkpoint='dinov2_s14_imgfocus', augreg_npz='r.npz' each",
+        ),
+        ({"checkpoint": "dinov3"}, r"Unknown checkpoint 'dinov3'; known: "),
     ],
 )
 def test_config_checks(fields, message):
