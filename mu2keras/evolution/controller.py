@@ -3,7 +3,8 @@
     for loop in range(num_task_iters × len(tasks)):
         task = tasks[loop % len(tasks)]      # round-robin
         start_task → generations → end_task → test evaluation of new best
-        → immutability check → save state → refresh the SavedModel
+        → immutability check → accuracy matrix row → save state
+        → refresh the SavedModel
 
 A generation samples one set of data hyperparameters (spec §2.3), makes K
 children (spec §2.4, §2.5), trains them together (the training engine),
@@ -30,6 +31,7 @@ from mu2keras import progress as progress_lib
 from mu2keras import state as state_lib
 from mu2keras import storage
 from mu2keras.component import ROOT_TASK
+from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import inputs as inputs_lib
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import mutation
@@ -61,6 +63,8 @@ class Controller:
         seed_order: list of path ids or None. The active task's seed list.
         progress: `mu2keras.progress.Progress` or None (no reporting). Told
             when the run starts and after each generation and task.
+        accuracy_matrix: list or None. The rows recorded so far, to resume
+            (`mu2keras.evolution.accuracy_record`); one is added per task.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class Controller:
         rng_state=None,
         seed_order=None,
         progress=None,
+        accuracy_matrix=None,
     ):
         self.config = config
         self.defaults, self.ranges = experiment.check_config(config)
@@ -91,6 +96,7 @@ class Controller:
         self._seed_order = seed_order
         self._tasks = dict(tasks or {})
         self.progress = progress or progress_lib.Progress()
+        self.accuracy_matrix = list(accuracy_matrix or [])
         self.trainer = trainer_lib.Trainer(
             strategy=strategy,
             jit_compile=config.jit_compile,
@@ -100,6 +106,7 @@ class Controller:
             momentum_dtype=config.momentum_dtype,
         )
         self._fingerprints = None
+        self._position_layer = None
         self._last_save = time.monotonic()
         self.inputs = inputs_lib.GenerationInputs(config, self.method)
 
@@ -137,6 +144,7 @@ class Controller:
             generation=loaded.generation,
             rng_state=saved.get("rng_state"),
             seed_order=saved.get("seed_order"),
+            accuracy_matrix=accuracy_record.from_config(loaded.config),
             **kwargs,
         )
 
@@ -192,8 +200,11 @@ class Controller:
             self.generation += 1
             self._maybe_save_intermediate(sampler)
         best = pop.end_task(task.name)
-        self._test_new_best(task)
+        measured = self._test_new_best(task)
         self._check_immutability(task.name)
+        self.accuracy_matrix.append(
+            accuracy_record.row(pop, self.loop, task.name, self._test, measured)
+        )
         self.loop, self.generation = self.loop + 1, 0
         self._save(sampler=None)
         if self.config.export_saved_model:
@@ -264,6 +275,11 @@ class Controller:
             force_finetune=self.method.force_finetune,
             global_mu=self.method.global_mu,
             defaults=self.defaults,
+            position_source=(
+                self._position_source
+                if experiment.has_position_source(self.config)
+                else None
+            ),
         )
         if self.method.baseline:
             parent = pop.paths[ROOT_TASK][0]
@@ -284,6 +300,13 @@ class Controller:
             options,
             self.rng,
         )
+
+    def _position_source(self):
+        """The root checkpoint's position embedding at its own grid, read
+        on the first new image size only."""
+        if self._position_layer is None:
+            self._position_layer = experiment.position_source(self.config)
+        return self._position_layer
 
     def _seed_phase_parent(self, task, sampler):
         """µNet's seed phase (spec §10): each seed once, by id descending,
@@ -351,12 +374,19 @@ class Controller:
     # --- After a task. ---
 
     def _test_new_best(self, task):
+        """Tests the retained paths never tested; returns {path id: acc}."""
+        measured = {}
         for path in self.population.retained_paths():
             if path.task == ROOT_TASK or "test_quality" in path.metrics:
                 continue
-            path.metrics["test_quality"] = evaluation.test_accuracy(
-                path, self.task(path.task), self.config.batch_size
-            )
+            measured[path.id] = path.metrics["test_quality"] = self._test(path)
+        return measured
+
+    def _test(self, path):
+        """`path`'s accuracy on its task's test split."""
+        return evaluation.test_accuracy(
+            path, self.task(path.task), self.config.batch_size
+        )
 
     def _check_immutability(self, task):
         """Spec §2.10: no other task's retained path changed by a bit."""
@@ -386,6 +416,7 @@ class Controller:
                 "seed_order": (
                     None if sampler is None else [p.id for p in sampler.seeds]
                 ),
+                accuracy_record.KEY: self.accuracy_matrix,
             },
         }
         state_lib.save_state(

@@ -4,9 +4,11 @@ import json
 
 from mu2keras import state as state_lib
 from mu2keras import storage
+from mu2keras.evolution import accuracy_record
 from mu2keras.report import graph
 from mu2keras.report import plots
 from mu2keras.report import tables
+from mu2keras.report import transfer
 
 REPORT = "report"
 REPORT_FILES = (
@@ -35,11 +37,13 @@ def write_report(path, output_dir=None):
     colours = graph.task_colours(population.tasks)
     rows = tables.leaderboard(population)
     stats = tables.system_stats(population)
+    matrix = accuracy_record.from_config(loaded.config)
+    figures = {**stats, "transfer": transfer.summary(matrix)}
     dot = graph.system_dot(population, colours)
     files = {
-        "report.md": _markdown(loaded, rows, stats),
+        "report.md": _markdown(loaded, rows, stats, matrix),
         "leaderboard.csv": tables.leaderboard_csv(rows),
-        "stats.json": json.dumps(stats, indent=2) + "\n",
+        "stats.json": json.dumps(figures, indent=2) + "\n",
         "system_graph.dot": dot,
         "system_graph.svg": graph.render_dot(dot, "svg"),
         "system_graph.png": graph.render_dot(dot, "png"),
@@ -59,7 +63,7 @@ def write_report(path, output_dir=None):
     return {name: storage.join(output_dir, name) for name in REPORT_FILES}
 
 
-def _markdown(loaded, rows, stats):
+def _markdown(loaded, rows, stats, matrix):
     where = f"`{loaded.directory}` (loop {loaded.loop}"
     where += f", generation {loaded.generation})"
     stat_rows = [{"stat": k, "value": v} for k, v in stats.items()]
@@ -80,6 +84,7 @@ def _markdown(loaded, rows, stats):
             "whose components it shares; `seeded_from`: the task whose path "
             "its lineage started from (transfer by cloning).",
             "",
+            transfer.markdown(matrix),
             "## Stats (analysis.ipynb, spec §7.5)",
             "",
             tables.markdown_table(stat_rows, ("stat", "value")),

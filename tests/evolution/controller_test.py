@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 
+from mu2keras import evaluation
 from mu2keras import experiment
 from mu2keras import immutability
 from mu2keras import progress as progress_lib
@@ -12,12 +13,14 @@ from mu2keras import state as state_lib
 from mu2keras import tasks as tasks_lib
 from mu2keras import training
 from mu2keras.component import ROOT_TASK
+from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.report import transfer
 
 
-def user_task(name, seed, classes=3, n=96):
+def user_task(name, seed, classes=3, n=96, labels=None):
     rng = np.random.default_rng(seed)
-    labels = np.arange(n) % classes
+    labels = np.arange(n) % classes if labels is None else labels
     noise = rng.uniform(0, 60, (n, 8, 8, 1))
     images = (noise + labels[:, None, None, None] * 80).astype("uint8")
     return tasks_lib.from_arrays(name, images, labels, num_classes=classes)
@@ -181,10 +184,12 @@ def test_auto_continue_ends_in_the_same_state_as_an_uninterrupted_run(
         controller.run()
     saved = state_lib.load_state(str(tmp_path))
     assert (saved.loop, saved.generation) == (3, 1)
+    assert len(matrix_of(tmp_path)) == 3  # The rows of loops 0 to 2.
     resumed = controller_lib.Controller.resume(
         config, str(tmp_path), tasks=TASKS
     ).run()
     assert summary(resumed) == summary(uninterrupted)
+    assert matrix_of(tmp_path) == matrix_of(finished[0])
     for task in uninterrupted.tasks:
         a = uninterrupted.best_path(task)
         b = resumed.best_path(task)
@@ -281,3 +286,93 @@ def test_validation_built_once_per_task_visit_and_saves_reported(tmp_path):
     assert [s[:3] for s in recorder.saves] == expected
     for loop, generation, _, latest in recorder.saves:
         assert latest.endswith(state_lib.state_name(loop, generation))
+
+
+# --- The accuracy matrix (mu2keras.evolution.accuracy_record). ---
+
+
+def matrix_of(workdir):
+    loaded = state_lib.load_state(str(workdir))
+    return accuracy_record.from_config(loaded.config)
+
+
+def test_accuracy_matrix_has_a_row_per_task_visit(finished):
+    workdir, population = finished
+    matrix = matrix_of(workdir)
+    assert [row["loop"] for row in matrix] == list(range(6))
+    assert [row["task"] for row in matrix] == ["a", "b", "c"] * 2
+    learned = [["a"], ["a", "b"]] + [["a", "b", "c"]] * 4
+    assert [list(row["accuracy"]) for row in matrix] == learned
+    for task in population.tasks:
+        best = population.best_path(task)
+        assert matrix[-1]["accuracy"][task] == best.metrics["test_quality"]
+        # From the task's last visit on, its locked path tests the same.
+        last_visit = 3 + population.tasks.index(task)
+        after = {row["accuracy"][task] for row in matrix[last_visit:]}
+        assert after == {best.metrics["test_quality"]}
+    assert transfer.backward_transfer(matrix)["mean"] == 0.0
+
+
+def test_accuracy_matrix_is_measured_at_every_task_end(tmp_path):
+    # Immutability check off: a's head is changed while b trains, which
+    # the next row must show (a copied value would not). a's classes are
+    # 4:1:1, so a constant prediction of class 2 changes its accuracy.
+    config = tiny_config(
+        tasks=("a", "b"),
+        num_task_iters=1,
+        num_samples_per_task=2,
+        check_immutability=False,
+        export_saved_model=False,
+    )
+    tasks = {
+        "a": user_task("a", 0, labels=np.array([0, 0, 0, 0, 1, 2] * 16)),
+        "b": TASKS["b"],
+    }
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=tasks
+    )
+    original, tests = controller._run_generation, []
+    test = controller._test
+
+    def tamper(task, sampler):
+        original(task, sampler)
+        if task.name == "b":  # Every image to class 2.
+            head = controller.population.paths["a"][0].component("head")
+            head.layer.dense.bias.assign([0.0, 0.0, 1e4])
+
+    def counted(path):
+        tests.append(path.task)
+        return test(path)
+
+    controller._run_generation, controller._test = tamper, counted
+    population = controller.run()
+    # One test per new best, one more for each earlier task.
+    assert tests == ["a", "b", "a"]
+    (before, after) = [row["accuracy"] for row in matrix_of(tmp_path)]
+    a = population.best_path("a")
+    tested = evaluation.test_accuracy(a, tasks["a"], config.batch_size)
+    assert after["a"] == tested != before["a"]
+    assert before["a"] == a.metrics["test_quality"]  # Its end of task.
+    drop = before["a"] - after["a"]
+    assert transfer.forgetting(matrix_of(tmp_path))["per_task"]["a"] == drop
+    bwt = transfer.backward_transfer(matrix_of(tmp_path))
+    assert bwt["per_task"] == {"a": -drop, "b": None}
+
+
+def test_a_state_without_the_matrix_resumes_with_an_empty_one(
+    finished, tmp_path
+):
+    loaded = state_lib.load_state(str(finished[0]))
+    config = dict(loaded.config)
+    config["controller"] = {
+        k: v
+        for k, v in config["controller"].items()
+        if k != accuracy_record.KEY
+    }
+    state_lib.save_state(loaded.population, str(tmp_path), 6, config=config)
+    controller = controller_lib.Controller.resume(
+        tiny_config(), str(tmp_path), tasks=TASKS
+    )
+    assert controller.accuracy_matrix == []
+    controller.run()  # Nothing left to run.
+    assert matrix_of(tmp_path) == []
