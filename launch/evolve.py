@@ -21,16 +21,19 @@ Add a config's tasks to a finished system (the ViT-L/16 stages, spec §4):
       --continue_from=gs://BUCKET/l16_vit --workdir=gs://BUCKET/l16_vtab_full
 
 Grow a new system whose root is a copy of the best path of a task of a
-finished run (with a new head): here the demo's Fashion-MNIST path, a small
-ViT trained on the demo's first task, roots a new demo system:
+finished run (with a new head): here the random-root demo's Fashion-MNIST
+path, a small ViT trained on its first task, roots a new system:
 
-  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/demo
-  python -m launch.evolve --config=configs/demo.py --workdir=/tmp/promoted \
-      --promote_from=/tmp/demo --promote_task=embedded/fashion_mnist
+  python -m launch.evolve --config=configs/demo_random.py --workdir=/tmp/demo
+  python -m launch.evolve --config=configs/demo_random.py \
+      --workdir=/tmp/promoted --promote_from=/tmp/demo \
+      --promote_task=embedded/fashion_mnist
 
 The workdir (local or gs://) receives the states (`state_{loop}_{gen}`,
 `LAST`), the whole-system SavedModel (`saved_model`, refreshed after each
-task) and TensorBoard scalars (`tensorboard`). See docs/launchers.md.
+task) and TensorBoard scalars (`tensorboard`). One run writes a workdir at a
+time: it holds the workdir's `LEASE`, and a second one is refused, naming
+the first. See docs/launchers.md.
 """
 
 import json
@@ -171,17 +174,20 @@ def check_workdirs(config):
     Returns:
         The state to resume, or None for a new run.
     """
+    from mu2keras import lease as lease_lib
     from mu2keras import state as state_lib
     from mu2keras import storage
+    from mu2keras import workdir as workdir_lib
 
+    try:
+        # The library decides again when the run starts; this fails early.
+        lease_lib.check_free(_WORKDIR.value)
+        if not _AUTO_CONTINUE.value:
+            workdir_lib.check_new(_WORKDIR.value)
+    except (lease_lib.LeaseError, ValueError) as error:
+        fail(f"--workdir: {error}")
     last = state_lib.latest_state(_WORKDIR.value)
     if last is not None:
-        if not _AUTO_CONTINUE.value:
-            fail(
-                f"--workdir={_WORKDIR.value} already holds a run (last state "
-                f"{last}); pass --auto_continue to resume it, or choose a new "
-                "workdir."
-            )
         check_same_config(config, last)
         return last
     for flag, source in (
@@ -253,6 +259,18 @@ def create_controller(config, workdir, kwargs):
         fail(f"--promote_from={config.root.promote_from}: {error}")
 
 
+def run(controller):
+    """Runs the controller; fails in one line if another writer holds the
+    workdir, or took it over."""
+    from mu2keras import lease as lease_lib
+    from mu2keras import workdir as workdir_lib
+
+    try:
+        return controller.run()
+    except (lease_lib.LeaseError, workdir_lib.WorkdirError) as error:
+        fail(f"--workdir: {error}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -287,7 +305,7 @@ def main(argv):
         controller = controller_lib.Controller.resume(config, workdir, **kwargs)
     else:
         controller = create_controller(config, workdir, kwargs)
-    population = controller.run()
+    population = run(controller)
     logging.info(
         "Done: %d tasks in %s; last state %s.",
         len(population.tasks),

@@ -61,7 +61,9 @@ def default_config():
     # The loop (spec §2.1, §2.2) and the training budget (spec §2.7).
     c.num_task_iters = 2
     c.num_samples_per_task = 32
-    c.num_candidates = 1  # K: candidates trained together per generation.
+    # K, candidates per generation; 0: one per replica of the strategy, as
+    # the reference runs one per device (spec §2.2, §6.1).
+    c.num_candidates = 0
     c.batch_size = 512
     c.max_train_examples_between_validations = 51_200
     c.num_validations = 4
@@ -84,7 +86,8 @@ def check_config(config):
     if not config.tasks:
         raise ValueError("config.tasks is empty: name at least one task.")
     _positive(config, "num_task_iters", "num_samples_per_task")
-    _positive(config, "num_candidates", "batch_size", "num_validations")
+    method_lib.check_num_candidates(config.num_candidates)
+    _positive(config, "batch_size", "num_validations")
     _positive(
         config,
         "max_train_examples_between_validations",
@@ -155,8 +158,9 @@ def hparam_space(config):
     method = method_lib.parse_method(config.method, num_layers)
     defaults, ranges = search_space.search_space(
         config.setting,
-        "off" if method.baseline else config.autotune,
+        method_lib.autotune_table(method, config.autotune),
         max_layers=method.max_layers,
+        num_layers=num_layers,
     )
     for key, value in config.hparams.items():
         if key not in defaults:

@@ -20,8 +20,8 @@ graph (`mu2keras.routing.prepare_images`). A wrong rank or channel count
 fails with a message saying so; another dtype is refused by the signature.
 
 Every unique component's variables are saved once and shared by all the
-signatures that use them. Exports are written to a temporary directory and
-renamed into place.
+signatures that use them. Exports are written to a temporary directory,
+synced, and renamed into place (`mu2keras.storage.write_atomically`).
 """
 
 import re
@@ -257,7 +257,9 @@ def _names_endpoint(tasks, names):
     return tf.function(serve, input_signature=[], autograph=False)
 
 
-def export_system(population, directory, tasks=None, overwrite=False):
+def export_system(
+    population, directory, tasks=None, overwrite=False, after_save=None
+):
     """Writes the system (or some of its tasks) as one SavedModel.
 
     Args:
@@ -265,7 +267,11 @@ def export_system(population, directory, tasks=None, overwrite=False):
         directory: str. The SavedModel directory to create.
         tasks: list of str or None. The tasks, in task-index order; None
             means all, in order of introduction (`population.tasks`).
-        overwrite: bool. Replace an existing `directory`.
+        overwrite: bool. Replace an existing `directory` (the old one is
+            renamed aside, then the new one into place).
+        after_save: callable or None. Called with the temporary directory
+            once the SavedModel is in it, before it is moved into place:
+            to add files (`mu2keras.workdir_export` records its source).
 
     Returns:
         dict task -> signature name.
@@ -298,6 +304,8 @@ def export_system(population, directory, tasks=None, overwrite=False):
 
     def fill(tmp):
         tf.saved_model.save(module, tmp, signatures=signatures)
+        if after_save is not None:
+            after_save(tmp)
 
     storage.write_atomically(directory, fill, overwrite=overwrite)
     return names

@@ -60,6 +60,9 @@ class Population:
         private_tasks: set of str, the private tasks.
         active_task: str or None. The task between `start_task` and
             `end_task`.
+        scorer: callable path -> score, or None (the score stored at
+            acceptance). What `score` ranks a task's paths by; the
+            controller's recomputes it from the live locks (spec §2.8).
         path_history: dict id -> record of every generated path no longer
             live (see `history` for all of them).
         component_history: dict id -> record, likewise for components.
@@ -69,6 +72,7 @@ class Population:
         self.paths = {}
         self.private_tasks = set()
         self.active_task = None
+        self.scorer = None
         self.next_path_id = 0
         self.next_component_id = 0
         self.path_history = {}
@@ -224,8 +228,20 @@ class Population:
     def is_private(self, task):
         return parse_task_name(task)[0] in self.private_tasks
 
+    def score(self, path):
+        """`path`'s score among its task's paths (spec §2.8): `scorer(path)`,
+        or without a scorer its stored `metrics["score"]`."""
+        if self.scorer is not None:
+            return self.scorer(path)
+        score = path.metrics.get("score")
+        if not isinstance(score, (int, float)) or math.isnan(score):
+            raise ValueError(
+                f"{path} has no numeric 'score' metric; got {score!r}."
+            )
+        return score
+
     def best_path(self, task):
-        """The highest `metrics["score"]`, ties to the newest (spec §2.8)."""
+        """The highest `score`, ties to the newest (spec §2.8)."""
         task = _canonical(task)
         pool = self.paths.get(task)
         if not pool:
@@ -234,13 +250,8 @@ class Population:
             )
         if task == ROOT_TASK:
             return max(pool, key=lambda path: path.id)
-        for path in pool:
-            score = path.metrics.get("score")
-            if not isinstance(score, (int, float)) or math.isnan(score):
-                raise ValueError(
-                    f"{path} has no numeric 'score' metric; got {score!r}."
-                )
-        return max(pool, key=lambda path: (path.metrics["score"], path.id))
+        scores = {path.id: self.score(path) for path in pool}
+        return max(pool, key=lambda path: (scores[path.id], path.id))
 
     def seed_paths(self, task):
         """Parent candidates from other tasks (spec §2.4), by id.

@@ -19,9 +19,12 @@ naming the newest complete one:
 
 A save writes a temporary directory, renames it into place, then replaces
 `LAST` by an atomic rename: a crash at any instant leaves `LAST` naming a
-complete state (the big_vision pattern). Loading checks the format version
-and every file's size and checksum before reading anything. All I/O goes
-through `tf.io.gfile`, so `gs://` and `ram://` work.
+complete state (the big_vision pattern). On local disks every file and
+directory is fsynced before the rename that refers to it, so a power loss
+cannot leave `LAST` naming a state whose bytes never reached the disk.
+Loading checks the format version and every file's size and checksum before
+reading anything. All I/O goes through `tf.io.gfile` (but `fsync`), so
+`gs://` and `ram://` work.
 """
 
 import collections
@@ -133,10 +136,14 @@ def save_state(population, workdir, loop, generation=0, config=None, keep=None):
     storage.write(
         storage.join(tmp, MANIFEST), state_codec.to_json(manifest, MANIFEST)
     )
+    storage.sync_tree(tmp)  # Durable before any rename refers to it.
     storage.move_dir(tmp, final)
+    storage.sync_parent(final)
     pointer = storage.temp_path(storage.join(workdir, LAST))
     storage.write(pointer, name.encode("utf-8"))
+    storage.sync_tree(pointer)
     storage.rename(pointer, storage.join(workdir, LAST), overwrite=True)
+    storage.sync_parent(pointer)  # The commit itself.
     _clean_up(workdir, name, keep)
     return final
 

@@ -4,9 +4,16 @@ Everything µ2Net persists (states, SavedModels) is written under a temporary
 name in the destination's directory and renamed into place at the end, so
 readers only ever see complete directories. Works on local disks, `gs://`
 and `ram://`.
+
+Durability: on local paths `sync_tree` and `sync_parent` `fsync` files and
+directories, so that what a rename commits reaches the disk before it (the
+only `os` calls: `tf.io.gfile` has no fsync). `gs://` objects are durable
+once closed, and `ram://` is memory: nothing to do there.
 """
 
+import errno
 import hashlib
+import os
 import uuid
 
 import tensorflow as tf
@@ -119,15 +126,39 @@ def move_dir(src, dst):
             pass
 
 
+def replace_dir(src, dst):
+    """Moves directory `src` to `dst`, replacing any `dst` in two renames.
+
+    The old `dst` is first renamed aside (to a temporary name), then `src`
+    into place, then the old one deleted: `dst` is never a mix of both, and
+    a kill leaves both complete (the old one as a temporary; an exception
+    puts the old one back). Locally each
+    rename is atomic; on `gs://` a rename copies object by object, so a
+    reader can see a partial directory meanwhile.
+    """
+    old = None
+    if exists(dst):
+        old = temp_path(dst)
+        move_dir(dst, old)
+    try:
+        move_dir(src, dst)
+    except BaseException:
+        if old is not None and not exists(dst):
+            move_dir(old, dst)  # An error, not a kill: put it back.
+        raise
+    sync_parent(dst)
+    if old is not None:
+        rmtree(old)
+
+
 def write_atomically(path, fill, overwrite=False):
-    """Creates directory `path` via `fill(tmp_dir)` and one rename.
+    """Creates directory `path` via `fill(tmp_dir)`, synced, then renamed.
 
     Args:
         path: str. The directory to create.
         fill: callable taking a temporary directory path and writing the
             contents there.
-        overwrite: bool. Replace an existing `path` (the replacement itself
-            is then not atomic: the old one is deleted first).
+        overwrite: bool. Replace an existing `path` (`replace_dir`).
 
     Returns:
         `path`.
@@ -138,10 +169,80 @@ def write_atomically(path, fill, overwrite=False):
     tmp = temp_path(path)
     try:
         fill(tmp)
-        if exists(path):
-            rmtree(path)
-        move_dir(tmp, path)
+        sync_tree(tmp)
+        replace_dir(tmp, path)
     finally:
         if tf.io.gfile.exists(tmp):
             rmtree(tmp)
     return path
+
+
+def create_exclusive(src, dst):
+    """Makes file `dst` hold file `src`'s bytes unless `dst` exists.
+
+    Returns:
+        True if this call created `dst`. `src` may remain: delete it.
+
+    Locally a hard link, atomic. Elsewhere `tf.io.gfile.rename` with
+    `overwrite=False`, which checks, then renames: two callers can both
+    succeed (see `mu2keras.lease`).
+    """
+    try:
+        if is_local(dst):
+            _link(src, dst)
+        else:
+            rename(src, dst, overwrite=False)
+    except (FileExistsError, tf.errors.AlreadyExistsError):
+        return False
+    return True
+
+
+def _link(src, dst):
+    try:
+        os.link(_local(src), _local(dst))
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        rename(src, dst, overwrite=False)  # No hard links on this disk.
+
+
+# --- Durability. ---
+
+
+def is_local(path):
+    """Whether `path` is on a local file system (no scheme, or file://)."""
+    return "://" not in path or path.startswith("file://")
+
+
+def _local(path):
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _fsync(path):
+    fd = os.open(_local(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(path):
+    """Flushes a local file, or every file and directory under a local
+    directory, to disk; does nothing elsewhere."""
+    if not is_local(path):
+        return
+    if not tf.io.gfile.isdir(path):
+        _fsync(path)
+        return
+    for parent, _, files in tf.io.gfile.walk(path):
+        for name in files:
+            _fsync(join(parent, name))
+        _fsync(parent)
+
+
+def sync_parent(path):
+    """Flushes the directory holding local `path`: makes its creation or
+    renaming durable. Does nothing elsewhere."""
+    if is_local(path):
+        parent = split(path)[0]
+        _fsync(parent or ("/" if path.startswith("/") else "."))

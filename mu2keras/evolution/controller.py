@@ -24,12 +24,12 @@ from absl import logging
 
 from mu2keras import evaluation
 from mu2keras import experiment
-from mu2keras import export
 from mu2keras import immutability
 from mu2keras import population as population_lib
 from mu2keras import progress as progress_lib
 from mu2keras import state as state_lib
-from mu2keras import storage
+from mu2keras import workdir as workdir_lib
+from mu2keras import workdir_export
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import inputs as inputs_lib
@@ -42,7 +42,7 @@ from mu2keras.tasks import task as task_lib
 from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import trainer as trainer_lib
 
-SAVED_MODEL = "saved_model"
+SAVED_MODEL = workdir_export.SAVED_MODEL
 
 
 class Controller:
@@ -88,6 +88,8 @@ class Controller:
         )
         self.workdir = workdir
         self.population = population
+        # Scores rank paths from the live locks (spec §1.4, §2.8).
+        population.scorer = score_lib.run_scorer(config, self.method)
         self.loop = loop
         self.generation = generation
         self.rng = np.random.default_rng(config.seed)
@@ -108,15 +110,20 @@ class Controller:
         self._fingerprints = None
         self._position_layer = None
         self._last_save = time.monotonic()
-        self.inputs = inputs_lib.GenerationInputs(config, self.method)
+        self.lease = None  # The workdir's, held while `run` runs.
+        self.inputs = inputs_lib.GenerationInputs(
+            config, self.method, self.replicas
+        )
 
     # --- Making and resuming. ---
 
     @classmethod
     def create(cls, config, workdir, continue_from=None, **kwargs):
         """A controller for a new run: from the config's root, or continuing
-        the finished system in the state directory `continue_from`."""
+        the finished system in the state directory `continue_from`. A
+        workdir that holds a run is refused (`Controller.resume` it)."""
         defaults, _ = experiment.check_config(config)
+        workdir_lib.check_new(workdir)
         if continue_from:
             loaded = state_lib.load_state(continue_from)
             population = loaded.population
@@ -159,25 +166,36 @@ class Controller:
         return 1 if self.method.baseline else self.config.num_task_iters
 
     @property
+    def replicas(self):
+        return self.trainer.strategy.num_replicas_in_sync
+
+    @property
     def candidates_per_generation(self):
-        # Baselines train one candidate for the whole budget (spec §7.4).
-        return 1 if self.method.baseline else self.config.num_candidates
+        # One per replica by default; baselines train one candidate for the
+        # whole budget (spec §2.2, §7.4; see `method`).
+        return method_lib.candidates_per_generation(
+            self.config, self.method, self.replicas
+        )
 
     @property
     def num_generations(self):
-        if self.method.baseline:
-            return 1
-        k = self.config.num_candidates
-        return math.ceil(self.config.num_samples_per_task / k)
+        return method_lib.num_generations(
+            self.config, self.method, self.replicas
+        )
 
     def run(self):
-        """Runs the remaining loops; returns the population."""
-        if self.config.check_immutability:
-            self._fingerprints = immutability.fingerprints(self.population)
-        self.progress.run_started(self)
-        while self.loop < self.num_loops:
-            name = self.config.tasks[self.loop % len(self.config.tasks)]
-            self._run_task(name)
+        """Runs the remaining loops; returns the population.
+
+        Holds the workdir's lease meanwhile, and first repairs its
+        SavedModel (`mu2keras.workdir.writer`).
+        """
+        with workdir_lib.writer(self) as self.lease:
+            if self.config.check_immutability:
+                self._fingerprints = immutability.fingerprints(self.population)
+            self.progress.run_started(self)
+            while self.loop < self.num_loops:
+                name = self.config.tasks[self.loop % len(self.config.tasks)]
+                self._run_task(name)
         return self.population
 
     def task(self, name):
@@ -194,7 +212,12 @@ class Controller:
         if pop.active_task is None:
             pop.start_task(name)
             self._seed_order = None
-        sampler = selection.DecaySampler(self._seeds(task.name))
+        sampler = selection.make_sampler(
+            self.method,
+            self._seeds(task.name),
+            made=self.generation * self.candidates_per_generation,
+            score=pop.score,
+        )
         while self.generation < self.num_generations:
             self._run_generation(task, sampler)
             self.generation += 1
@@ -208,9 +231,7 @@ class Controller:
         self.loop, self.generation = self.loop + 1, 0
         self._save(sampler=None)
         if self.config.export_saved_model:
-            export.export_system(
-                pop, storage.join(self.workdir, SAVED_MODEL), overwrite=True
-            )
+            workdir_export.refresh(pop, self.workdir)
         logging.info(
             "Task %s done (loop %d/%d): best path %s, validation %.4f, "
             "test %.4f.",
@@ -234,8 +255,10 @@ class Controller:
     # --- A generation (spec §2.2). ---
 
     def _run_generation(self, task, sampler):
-        seed_phase = self._seed_phase_parent(task.name, sampler) is not None
-        data_hparams = self._sample_data_hparams(task.name, not seed_phase)
+        # µNet's seed phase mutates no data hyperparameters (spec §10).
+        data_hparams = self._sample_data_hparams(
+            task.name, not sampler.in_seed_phase
+        )
         children = [
             self._make_child(task, sampler, data_hparams)
             for _ in range(self.candidates_per_generation)
@@ -262,6 +285,7 @@ class Controller:
             best,
             mutate and not self.method.baseline,
             self.rng,
+            mu=method_lib.data_mu(self.method, self.defaults),
         )
 
     def _make_child(self, task, sampler, data_hparams):
@@ -280,17 +304,16 @@ class Controller:
                 if experiment.has_position_source(self.config)
                 else None
             ),
+            init_from_path_id=self.method.init_from_path_id,
         )
         if self.method.baseline:
             parent = pop.paths[ROOT_TASK][0]
         else:
-            parent = self._seed_phase_parent(task.name, sampler)
-            if parent is not None:
+            if sampler.in_seed_phase:
                 options = dataclasses.replace(options, mutate=False)
-            else:
-                parent = sampler.sample(
-                    pop.paths.get(task.name, []), task.name, self.rng
-                )
+            parent = sampler.sample(
+                pop.paths.get(task.name, []), task.name, self.rng
+            )
         return mutation.make_child(
             pop,
             parent,
@@ -308,31 +331,19 @@ class Controller:
             self._position_layer = experiment.position_source(self.config)
         return self._position_layer
 
-    def _seed_phase_parent(self, task, sampler):
-        """µNet's seed phase (spec §10): each seed once, by id descending,
-        before any evolution; None when over (or not µNet)."""
-        if not self.method.seed_phase:
-            return None
-        for seed in sorted(sampler.seeds, key=lambda p: -p.id):
-            if selection.offspring_count(seed, task) == 0:
-                return seed
-        return None
-
     def _candidate(self, task, child):
         parent = child.parent
         same_task = parent is not None and parent.task == task
-        threshold = parent.metrics["score"] if same_task else -math.inf
+        # The parent's score now, from the live locks (spec §2.8).
+        threshold = self.population.score(parent) if same_task else -math.inf
         accounted = child.accounted_params()
-        base, reference = self.config.score_base, self.config.reference_params
-        if self.method.score_base != 1.0:
-            base = self.method.score_base
         child.metrics["training_accounted_params"] = accounted
         return candidate_lib.Candidate(
             child.layers,
             [c.trainable for c in child.components],
             child.hparams,
             momentum=[c.momentum for c in child.components],
-            score_fn=lambda q: score_lib.score(q, accounted, base, reference),
+            score_fn=self.population.scorer.of_quality(accounted),
             threshold=threshold,
             name=f"path {child.id}",
         )
@@ -419,6 +430,8 @@ class Controller:
                 accuracy_record.KEY: self.accuracy_matrix,
             },
         }
+        if self.lease is not None:  # Still this run's, or LeaseLost.
+            self.lease.renew()
         state_lib.save_state(
             self.population,
             self.workdir,

@@ -18,18 +18,21 @@ class GenerationInputs:
         config: the experiment `ConfigDict` (batch size, budget, validation
             size).
         method: the run's `Method` (its training budget).
+        replicas: int. The strategy's replicas (a baseline's budget
+            follows the candidates per generation, see `Method`).
     """
 
-    def __init__(self, config, method):
+    def __init__(self, config, method, replicas=1):
         self.config = config
         self.method = method
+        self.replicas = replicas
         self._validation = (None, None)  # (task name, image size), EvalData.
 
     def generation(self, task, data_hparams, seed):
         """Returns `(N_v, N_e, training dataset, validation EvalData)`."""
         c = self.config
         n_v, n_e = method_lib.training_budget(
-            c, self.method, task.num_train_examples
+            c, self.method, task.num_train_examples, self.replicas
         )
         train = pipeline.train_dataset(
             task, data_hparams, c.batch_size, seed, num_steps=n_v * n_e

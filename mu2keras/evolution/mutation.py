@@ -13,7 +13,8 @@ A child of task T starts from its parent's hyperparameters and then:
    cloned with probability µ (always for the forced fine-tune components,
    `encoder_norm` by default), else shared; what no ancestor has is made
    new (a head, an adapter, a block beyond the root's depth, or the root's
-   position embedding resized to a new image size);
+   position embedding resized to a new image size), from PRNG key 0
+   (µ2Net) or the child's path id (µNet, spec §10);
 5. records its mutations and counts itself in the parent's offspring.
 """
 
@@ -37,8 +38,11 @@ class MutationOptions:
         global_mu: float or None. µNet's global mutation probability, used
             instead of each path's `_mu_` (spec §10).
         mutate: bool. False makes a child without any mutation: only
-            trainable finds and forced components are cloned (µNet's seed
-            phase, spec §10).
+            trainable finds are cloned, not even the forced components
+            (µNet's seed phase, spec §10: muNet.ipynb clones a frozen find
+            only if `mutate and do_mutate(name)`).
+        init_from_path_id: bool. Seed new components with the child's
+            path id (µNet's `Path.counter`) rather than 0 (µ2Net).
         defaults: dict. Fills hyperparameters the parent lacks (e.g. a
             system grown under an older config).
         position_source: callable or None. Returns the position embedding
@@ -54,6 +58,7 @@ class MutationOptions:
     global_mu: float = None
     mutate: bool = True
     position_source: object = None
+    init_from_path_id: bool = False
 
 
 def variant_of(population):
@@ -115,11 +120,11 @@ def make_child(
     return child
 
 
-def sample_data_hparams(defaults, ranges, best, mutate, rng):
+def sample_data_hparams(defaults, ranges, best, mutate, rng, mu=None):
     """A generation's data hyperparameters (spec §2.3).
 
     The defaults, then the task's best path's, then each mutated with the
-    config's default µ (not a path's).
+    config's default µ (not a path's), or `mu` (µNet's global µ).
 
     Args:
         defaults: dict. The search space's defaults, with "_mu_".
@@ -127,14 +132,17 @@ def sample_data_hparams(defaults, ranges, best, mutate, rng):
         best: dict or None. The hparams of the task's best path.
         mutate: bool. Whether to mutate (not in a seed phase or baseline).
         rng: `numpy.random.Generator`.
+        mu: float or None. The mutation probability (None: the defaults'
+            "_mu_").
     """
+    mu = defaults["_mu_"] if mu is None else mu
     hparams = {k: v for k, v in defaults.items() if k.startswith("ds_")}
     if best is not None:
         hparams.update({k: v for k, v in best.items() if k.startswith("ds_")})
     if not mutate:
         return hparams
     for key in sorted(ranges):
-        if key.startswith("ds_") and rng.random() < defaults["_mu_"]:
+        if key.startswith("ds_") and rng.random() < mu:
             hparams[key] = search_space.incremental_mutation(
                 ranges[key], hparams[key], rng
             )
@@ -183,9 +191,10 @@ def _assemble(population, parent, task, hparams, options, rng):
         if found is None:
             layer = _new_layer(population, name, variant, hparams, options)
             components.append(population.new_component(layer))
-        elif found.trainable or name in options.force_finetune:
-            components.append(population.clone_component(found))
-        elif options.mutate and rng.random() < mu:
+        elif found.trainable or (
+            options.mutate
+            and (name in options.force_finetune or rng.random() < mu)
+        ):
             components.append(population.clone_component(found))
         else:
             components.append(found)
@@ -237,12 +246,14 @@ def _new_layer(population, name, variant, hparams, options):
         architecture.ENCODER_NORM,
     ):
         raise ValueError(f"No ancestor of the child has a {name!r}.")
-    # µ2Net initialises new components with a fixed PRNG key (spec §10).
+    # µ2Net initialises new components with a fixed PRNG key, µNet with the
+    # new path's id, the id `new_path` gives the child next (spec §10).
+    seed = population.next_path_id if options.init_from_path_id else 0
     return architecture.new_component(
         name,
         variant,
         image_size,
         num_classes=hparams["num_classes"],
         adapter_dim=hparams["adapter_dim"],
-        seed=0,
+        seed=seed,
     )

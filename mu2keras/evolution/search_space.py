@@ -8,7 +8,8 @@ mutate per child with probability µ (spec §2.5).
 
 Settings are the reference notebook's benchmark options: "ti0" (ViT tiny 0
 layers / cmaterdb), "ti3" (ViT tiny 3 layers / Chars), "b16" (ViT base /
-VDD) and "l16" (ViT large, the 69-task system).
+VDD) and "l16" (ViT large, the 69-task system). Auto-tune tables: µ2Net's
+"v1" and "v2", and µNet's "munet" (`method=munet`'s default).
 """
 
 import copy
@@ -103,19 +104,31 @@ AUTOTUNE = {
     },
 }
 
+# Spec §8.2, µNet's auto-tune (muNet.ipynb `exp_config_add_auto_tune`): v1
+# with learning rates only up to 0.1 and µNet's momentum list, whose None
+# is 0.0 here as in v1.
+AUTOTUNE["munet"] = {
+    **AUTOTUNE["v1"],
+    "opt_lr": _LR[: _LR.index(0.1) + 1],
+    "opt_momentum": [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+}
+
 # Which auto-tune table each setting uses when auto-tune is on (spec §2.6).
 DEFAULT_AUTOTUNE = {"ti0": "v2", "ti3": "v1", "b16": "v1", "l16": "v2"}
 
 
-def search_space(setting, autotune="default", max_layers=None):
+def search_space(setting, autotune="default", max_layers=None, num_layers=None):
     """Returns `(defaults, ranges)` for a benchmark setting.
 
     Args:
         setting: str. "ti0", "ti3", "b16" or "l16".
-        autotune: str. "default" (the setting's table), "v1", "v2" or "off".
+        autotune: str. "default" (the setting's table), "v1", "v2",
+            "munet" or "off".
         max_layers: int or None. Adds a `num_layers` range 1..max_layers
             (0..top for a setting that grows from 0 layers), as the `Size
             scale:P` configurations do (spec §2.8).
+        num_layers: int or None. The paths' depth when a config overrides
+            the setting's, so that the range and its check use it.
 
     Returns:
         Two new dicts: default hyperparameters, and key -> ordered values.
@@ -128,10 +141,12 @@ def search_space(setting, autotune="default", max_layers=None):
         autotune = DEFAULT_AUTOTUNE[setting]
     if autotune not in ("off", *AUTOTUNE):
         raise ValueError(
-            f"Unknown autotune {autotune!r}; use 'default', 'v1', 'v2' or "
-            "'off'."
+            f"Unknown autotune {autotune!r}; use 'default', 'v1', 'v2', "
+            "'munet' or 'off'."
         )
     defaults = copy.deepcopy(DEFAULT_HPARAMS[setting])
+    if num_layers is not None:
+        defaults["num_layers"] = num_layers
     ranges = copy.deepcopy(BASE_RANGES[setting])
     if autotune != "off":
         ranges.update(copy.deepcopy(AUTOTUNE[autotune]))

@@ -12,7 +12,14 @@ For each child of task T:
 
 So the best paths are exploited, each exponentially less after every child,
 and other tasks' models are tried as transfer sources once T's own pool is
-used up.
+used up. "By score" is the live score (`mu2keras.evolution.score.Scorer`):
+a path whose components another task came to share since it was trained
+ranks higher than when it was accepted (spec §1.4, §2.8).
+
+µNet's policy (`MuNetSampler`, spec §10) differs: each visit of T starts
+with a seed phase, every seed once by id descending, unmutated; then only
+T's own paths are walked, by their total same-task children
+(`offsprings`); the fallback is the same uniform choice.
 """
 
 OFFSPRINGS = "offsprings"
@@ -39,15 +46,34 @@ def record_offspring(parent, task):
 
 def decay_sample(candidates, task, rng):
     """The first candidate accepted with probability 0.5^k, or None."""
+    return _decay_walk(candidates, lambda p: offspring_count(p, task), rng)
+
+
+def _decay_walk(candidates, count, rng):
     for path in candidates:
-        if rng.random() < 0.5 ** offspring_count(path, task):
+        if rng.random() < 0.5 ** count(path):
             return path
     return None
 
 
-def by_score(paths):
-    """Paths sorted by score, best first (stable for equal scores)."""
-    return sorted(paths, key=lambda p: -p.metrics.get("score", -1.0))
+def stored_score(path):
+    """The score recorded when `path` was trained (-1 if none)."""
+    return path.metrics.get("score", -1.0)
+
+
+def by_score(paths, score=None):
+    """Paths sorted by `score(path)` (default: `stored_score`), best first;
+    stable for equal scores."""
+    score = score or stored_score
+    return sorted(paths, key=lambda p: -score(p))
+
+
+def uniform_fallback(own, seeds, task, rng):
+    """Spec §2.4 step 3: uniform over the task's paths and the seeds."""
+    pool = list(own) + list(seeds)
+    if not pool:
+        raise ValueError(f"No parent candidates for task {task!r}.")
+    return pool[rng.integers(len(pool))]
 
 
 class DecaySampler:
@@ -56,10 +82,17 @@ class DecaySampler:
     Args:
         seeds: list of paths. The seed list for the task, in the shuffled
             order made at `start_task` (see `shuffled_seeds`).
+        score: callable path -> float, or None (`stored_score`). Orders
+            the task's own paths: the run's live score
+            (`Population.score`).
     """
 
-    def __init__(self, seeds):
+    # µ2Net has no seed phase: every child may mutate.
+    in_seed_phase = False
+
+    def __init__(self, seeds, score=None):
         self.seeds = list(seeds)
+        self.score = score
 
     def sample(self, own_paths, task, rng):
         """Returns the parent of the next child of `task`.
@@ -69,17 +102,14 @@ class DecaySampler:
             task: str. The task the child is for.
             rng: numpy Generator (the controller's).
         """
-        own = by_score(own_paths)
+        own = by_score(own_paths, self.score)
         parent = decay_sample(own, task, rng)
         if parent is None:
             parent = decay_sample(self.seeds, task, rng)
             if parent is not None:
                 self._rotate_after(parent)
         if parent is None:
-            pool = own + self.seeds
-            if not pool:
-                raise ValueError(f"No parent candidates for task {task!r}.")
-            parent = pool[rng.integers(len(pool))]
+            parent = uniform_fallback(own, self.seeds, task, rng)
         return parent
 
     def _rotate_after(self, seed):
@@ -91,3 +121,56 @@ def shuffled_seeds(seed_paths, rng):
     """The seed list of `start_task`: the given paths, randomly shuffled."""
     order = rng.permutation(len(seed_paths))
     return [seed_paths[i] for i in order]
+
+
+class MuNetSampler:
+    """µNet's parent policy for one visit of a task (spec §10).
+
+    The first children of the visit take the seeds, one each, by id
+    descending, without mutation (`in_seed_phase`); later ones walk the
+    task's own paths by score, accepting each with probability 0.5^k, k
+    its total same-task children (`offsprings`); if none is accepted, the
+    parent is uniform over the seeds and the task's paths. Seeds are never
+    decay-sampled nor rotated.
+
+    Args:
+        seeds: list of paths. The task's seed list (any order).
+        made: int. Children already made in this visit (a resumed visit:
+            its generations so far × candidates per generation), so the
+            seed phase is a function of the child's index and needs no
+            saved state.
+        score: callable path -> float, or None (`stored_score`).
+    """
+
+    def __init__(self, seeds, made=0, score=None):
+        self.seeds = sorted(seeds, key=lambda p: -p.id)
+        self.made = made
+        self.score = score
+
+    @property
+    def in_seed_phase(self):
+        """Whether the next child is a seed-phase child (no mutation)."""
+        return self.made < len(self.seeds)
+
+    def sample(self, own_paths, task, rng):
+        """Returns the parent of the next child of `task` (see
+        `DecaySampler.sample`)."""
+        if self.in_seed_phase:
+            parent = self.seeds[self.made]
+        else:
+            own = by_score(own_paths, self.score)
+            parent = _decay_walk(
+                own, lambda p: p.metrics.get(OFFSPRINGS, 0), rng
+            )
+            if parent is None:
+                parent = uniform_fallback(self.seeds, own, task, rng)
+        self.made += 1
+        return parent
+
+
+def make_sampler(method, seeds, made=0, score=None):
+    """The parent sampler of a task visit: µNet's for a method with a seed
+    phase (`MuNetSampler`), else µ2Net's (`DecaySampler`)."""
+    if method.seed_phase:
+        return MuNetSampler(seeds, made, score)
+    return DecaySampler(seeds, score)

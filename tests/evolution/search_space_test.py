@@ -54,11 +54,36 @@ def test_autotune_tables():
 
 
 @pytest.mark.parametrize("setting", sorted(ss.DEFAULT_HPARAMS))
-@pytest.mark.parametrize("autotune", ["default", "v1", "v2", "off"])
+@pytest.mark.parametrize("autotune", ["default", "v1", "v2", "munet", "off"])
 def test_every_default_is_inside_its_range(setting, autotune):
     defaults, ranges = ss.search_space(setting, autotune)
     for key, values in ranges.items():
         assert defaults[key] in values, key
+
+
+def test_munet_table_is_v1_with_munets_lr_and_momentum_lists():
+    # Spec §8.2 (muNet.ipynb `exp_config_add_auto_tune`): learning rates up
+    # to 0.1 only; momentum None (0.0 here, plain SGD), .2, .4, .5, .6, .7,
+    # .8, .9, .95, .99.
+    munet, v1 = ss.AUTOTUNE["munet"], ss.AUTOTUNE["v1"]
+    assert munet["opt_lr"] == [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3] + [
+        0.01,
+        0.02,
+        0.05,
+        0.1,
+    ]
+    assert munet["opt_momentum"] == [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8] + [
+        0.9,
+        0.95,
+        0.99,
+    ]
+    assert "_mu_" not in munet  # µNet's µ is global.
+    for key in set(v1) - {"opt_lr", "opt_momentum"}:
+        assert munet[key] == v1[key], key
+    assert set(munet) == set(v1)
+    _, ranges = ss.search_space("ti3", "munet", max_layers=3)
+    assert ranges["num_layers"] == [1, 2, 3]
+    assert max(ranges["opt_lr"]) == 0.1
 
 
 def test_settings_pick_their_autotune_and_base_ranges():
@@ -72,6 +97,9 @@ def test_settings_pick_their_autotune_and_base_ranges():
     assert scaled == {"num_layers": [1, 2, 3]}
     _, grown = ss.search_space("ti0", "off", max_layers=1)
     assert grown == {"num_layers": [0, 1, 2, 3]}
+    # A config's shallower depth (size_scale, µNet): 1..2, not 1..3.
+    defaults, shallow = ss.search_space("ti3", "off", 2, num_layers=2)
+    assert shallow == {"num_layers": [1, 2]} and defaults["num_layers"] == 2
 
 
 def test_ranges_are_copies():

@@ -3,6 +3,7 @@ import types
 import numpy as np
 import pytest
 
+from mu2keras.evolution import method
 from mu2keras.evolution import selection
 
 
@@ -103,3 +104,55 @@ def test_shuffled_seeds_is_a_seeded_permutation():
     assert [s.id for s in one] == [s.id for s in two]
     assert sorted(s.id for s in one) == list(range(10))
     assert [s.id for s in one] != list(range(10))
+
+
+# --- µNet's policy (spec §10). ---
+
+
+def munet_path(id, task, score=0.0, total=0, per_task=None):
+    p = path(id, task, score, per_task)
+    p.metrics["offsprings"] = total
+    return p
+
+
+def test_munet_seed_phase_takes_each_seed_once_by_id_descending():
+    rng = np.random.default_rng(4)
+    seeds = [path(3, "b"), path(0, "root"), path(7, "c")]
+    sampler = selection.MuNetSampler(seeds)
+    own = [munet_path(9, "a", 0.9)]
+    picked = []
+    while sampler.in_seed_phase:
+        picked.append(sampler.sample(own, "a", rng).id)
+    # Each visit starts over, whatever children the seeds made before.
+    assert picked == [7, 3, 0]
+    assert sampler.sample(own, "a", rng).id == 9  # Then evolution.
+    resumed = selection.MuNetSampler(seeds, made=2)
+    assert resumed.in_seed_phase and resumed.sample([], "a", rng).id == 0
+    assert not resumed.in_seed_phase
+
+
+def test_munet_decays_own_paths_by_total_children_never_seeds():
+    rng = np.random.default_rng(5)
+    # The per-task counter (µ2Net's) is ignored: µNet counts `offsprings`.
+    best = munet_path(1, "a", 0.9, total=1, per_task={"a": 0})
+    second = munet_path(2, "a", 0.5, total=0, per_task={"a": 9})
+    seed = path(3, "b", children={"a": 0})  # Fresh: µ2Net would take it.
+    sampler = selection.MuNetSampler([seed], made=1)
+    n = 4000
+    ids = [sampler.sample([second, best], "a", rng).id for _ in range(n)]
+    assert abs(ids.count(1) - n / 2) <= binomial_bound(n, 0.5)
+    assert ids.count(2) == n - ids.count(1)  # Never the seed.
+    # Nobody accepted: uniform over the seeds and the task's paths.
+    many = 60
+    tired = [munet_path(1, "a", 0.9, many), munet_path(2, "a", 0.7, many)]
+    ids = [sampler.sample(tired, "a", rng).id for _ in range(n)]
+    for i in (1, 2, 3):
+        assert abs(ids.count(i) - n / 3) <= binomial_bound(n, 1 / 3)
+
+
+def test_make_sampler_picks_the_methods_policy():
+    seeds = [path(1, "b")]
+    mu2 = selection.make_sampler(method.parse_method("mu2net", 3), seeds)
+    assert isinstance(mu2, selection.DecaySampler) and not mu2.in_seed_phase
+    mu = selection.make_sampler(method.parse_method("munet", 3), seeds, 1)
+    assert isinstance(mu, selection.MuNetSampler) and not mu.in_seed_phase

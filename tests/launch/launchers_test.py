@@ -314,9 +314,9 @@ def bad_invocations(workdir, fresh, tmp_path):
             "--config: no field 'batch_sizes'\nDid you mean \"batch_size\"",
         ),
         "field value": (
-            ["evolve", DEMO, new, "--config.num_candidates=0"],
-            "evolve: --config: config.num_candidates must be an int >= 1; "
-            "got 0",
+            ["evolve", DEMO, new, "--config.num_candidates=-1"],
+            r"evolve: --config: config.num_candidates must be an int >= 0 "
+            r"\(0: one per replica\); got -1",
         ),
         "hparam value": (
             ["evolve", DEMO, new, "--config.hparams.opt_lr=0.3"],

