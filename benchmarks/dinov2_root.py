@@ -23,7 +23,8 @@ the checkpoint's first k blocks):
   interleaved samples.
 
 Writes benchmarks/results/dinov2_root.json and .md (machine and versions
-included) and prints the Markdown.
+included; a subset of parts writes dinov2_root_PART_PART.*, not over the
+whole run's figures) and prints the Markdown.
 """
 
 import argparse
@@ -262,10 +263,13 @@ def main():
         "probe": probes,
         "speed": speed,
     }
-    with open(os.path.join(RESULTS, "dinov2_root.json"), "w") as f:
+    name = "dinov2_root"
+    if set(parts) != {"fidelity", "probe", "speed"}:
+        name = "_".join([name, *parts])
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump(figures, f, indent=1)
     text = markdown(speed, probes, machine, fidelities)
-    with open(os.path.join(RESULTS, "dinov2_root.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write(text)
     print(text)
 

@@ -152,12 +152,7 @@ def load_augreg_npz(path, variant, image_size=224, num_layers=None):
     """
     arrays = read_npz(path)
     depth = checkpoint_depth(arrays)
-    if num_layers is None:
-        num_layers = depth
-    if not 0 <= num_layers <= depth:
-        raise ValueError(
-            f"num_layers={num_layers}, but {path} has {depth} blocks."
-        )
+    num_layers = weights.blocks_to_load(path, num_layers, depth)
     root = roots.make_root(variant, num_layers, image_size)
     expected = _expected_keys(num_layers)
     _check_keys(path, arrays, expected, skipped_blocks=range(num_layers, depth))

@@ -175,12 +175,7 @@ def load_dinov2_onnx(path, image_size=224, num_layers=None):
     """
     arrays, consumers = read_onnx(path)
     depth = checkpoint_depth(arrays)
-    if num_layers is None:
-        num_layers = depth
-    if not 0 <= num_layers <= depth:
-        raise ValueError(
-            f"num_layers={num_layers}, but {path} has {depth} blocks."
-        )
+    num_layers = weights.blocks_to_load(path, num_layers, depth)
     root = roots.make_root(VARIANT, num_layers, image_size)
     expected = _expected_keys(num_layers)
     values = _resolve(

@@ -25,6 +25,17 @@ def relative_variables(layer):
     return result
 
 
+def blocks_to_load(path, num_layers, depth):
+    """The blocks a loader loads: `num_layers`, or all `depth` for None."""
+    if num_layers is None:
+        return depth
+    if not 0 <= num_layers <= depth:
+        raise ValueError(
+            f"num_layers={num_layers}, but {path} has {depth} blocks."
+        )
+    return num_layers
+
+
 def assign(layer, values, source):
     """Assigns `values` {relative path: array} to all of `layer`'s variables.
 
