@@ -1,20 +1,24 @@
 """Forgetting: sequential fine-tuning of one shared model against mu2keras.
 
-Run from the repository root (2 cores: the root system, about 4 minutes,
-once per workdir; then a few minutes per seed):
+Run from the repository root (2 cores, the DINOv2 root: about 25 minutes
+per seed at budget 8, estimated from the quality runs, not measured;
+`--root mu4`: the root system once per workdir, about 4 minutes, then a
+few minutes per seed):
 
-    .venv/bin/python -m benchmarks.forgetting
+    .venv/bin/python -m benchmarks.forgetting --seeds 0
+    .venv/bin/python -m benchmarks.forgetting --root mu4   # issue 8's
     .venv/bin/python -m benchmarks.forgetting --smoke   # CI: about a minute
 
-The contrast the paper is about. Both start from the study's promoted root
-(the Fashion-MNIST ViT of `study.root_system`) and learn the study's tasks
-in order (MNIST, digits, textures):
+The contrast the paper is about. Both start from the study's root (the
+DINOv2 checkpoint; `--root mu4`: the promoted Fashion-MNIST ViT of
+`study.root_system`) and learn the study's tasks in order
+(`configs.study.tasks`):
 
 * sequential fine-tuning: ONE shared backbone, every part trainable, and a
   new zero-initialised head per task; each task trains the backbone and
   its head with the mu2keras engine, for the budget of the study's
-  finetune_all baseline (same defaults, N_v, N_e, batch and data
-  pipeline). Earlier heads sit on a backbone that keeps changing;
+  finetune_all baseline at `--budget` (same defaults, N_v, N_e, batch and
+  data pipeline). Earlier heads sit on a backbone that keeps changing;
 * mu2keras: µ2Net (`study.grow("mu2net")`), whose tasks' paths are frozen
   once their task ends.
 
@@ -23,7 +27,7 @@ split: accuracy, and a sha256 of its logits. mu2keras' predictions of a
 task must be bit-identical after every later task (`bit_identical` per
 task in the JSON); the script exits with status 1 if any is not.
 Writes OUT/forgetting.json, .md and .png (accuracy against tasks learned;
-`--smoke`: forgetting_smoke.*).
+`--root mu4`: forgetting_mu4.*, `--smoke`: forgetting_smoke.*).
 """
 
 import hashlib
@@ -53,16 +57,21 @@ TITLES = {
 
 
 def main(argv=None):
-    args = study.arg_parser(__doc__.split("\n", 1)[0]).parse_args(argv)
+    args = _parser().parse_args(argv)
     seeds = args.seeds[:1] if args.smoke else args.seeds
-    tasks = list(study_config.TASKS)
-    root_dir = study.root_system(args.workdir, args.smoke)
-    base = storage.join(args.workdir, NAME + ("_smoke" if args.smoke else ""))
+    tasks = list(study_config.tasks(args.root, args.smoke))
+    root_dir = study.root_system(args.workdir, args.smoke, args.root)
+    name = study.output_name(NAME, args.root, args.smoke)
+    base = storage.join(args.workdir, name)
+    # What both methods share: the root, the smoke budget and the budget.
+    setup = dict(
+        root_dir=root_dir, smoke=args.smoke, root=args.root, budget=args.budget
+    )
     runs = []
     for seed in seeds:
         run = {"seed": seed}
-        run["sequential"] = sequential(seed, root_dir, args.smoke, tasks)
-        run["mu2keras"] = mu2keras(seed, base, root_dir, args.smoke)
+        run["sequential"] = sequential(seed, tasks, **setup)
+        run["mu2keras"] = mu2keras(seed, base, **setup)
         runs.append(run)
         for method in METHODS:
             print(
@@ -73,6 +82,8 @@ def main(argv=None):
     bit_identical = {t: summary["mu2keras"][t]["bit_identical"] for t in tasks}
     figures = {
         "smoke": args.smoke,
+        "root": args.root,
+        "budget": args.budget,
         "seeds": seeds,
         "tasks": tasks,
         "root_dir": root_dir,
@@ -81,7 +92,7 @@ def main(argv=None):
         "bit_identical": bit_identical,
     }
     study.write_outputs(
-        NAME + ("_smoke" if args.smoke else ""),
+        name,
         figures,
         markdown(summary, figures),
         _figure(summary, tasks),
@@ -96,6 +107,18 @@ def main(argv=None):
         )
         return 1
     return 0
+
+
+def _parser():
+    parser = study.arg_parser(__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=study_config.DEFAULT_BUDGET,
+        help="µ2Net's candidates per task; sequential fine-tuning trains as "
+        "many steps per task as the finetune_all baseline at that budget.",
+    )
+    return study.add_root_flag(parser)
 
 
 # --- Testing a model on a task. ---
@@ -133,7 +156,7 @@ def _after(history, seen):
 # --- Sequential fine-tuning. ---
 
 
-def sequential(seed, root_dir, smoke, tasks):
+def sequential(seed, tasks, root_dir, smoke, root, budget):
     """Fine-tunes one shared model over `tasks` in order.
 
     Returns:
@@ -141,9 +164,12 @@ def sequential(seed, root_dir, smoke, tasks):
         "steps": {task: steps}, "seconds": float}`.
     """
     start = time.perf_counter()
-    c = study.config("grow", "finetune_all", seed, smoke, root_dir)
+    c = study.config(
+        "grow", "finetune_all", seed, smoke, root_dir, root, budget
+    )
     defaults, _ = experiment.check_config(c)
-    # A copy of the promoted root's layers: the root system is untouched.
+    # A fresh copy of the root's layers (the checkpoint's, or the promoted
+    # root's): nothing else is touched.
     root, _ = experiment.build_root(c, defaults)
     backbone = [
         layer
@@ -235,11 +261,18 @@ class TestAfterTask(progress_lib.Progress):
         _after(self.tests, {name: tester(name) for name in pop.tasks})
 
 
-def mu2keras(seed, base, root_dir, smoke):
+def mu2keras(seed, base, root_dir, smoke, root, budget):
     """Grows the µ2Net system, testing every task after each task."""
     tracker = TestAfterTask()
     population, seconds = study.grow(
-        "mu2net", seed, base, root_dir, smoke, progress=tracker
+        "mu2net",
+        seed,
+        base,
+        root_dir,
+        smoke,
+        root=root,
+        budget=budget,
+        progress=tracker,
     )
     quality = {
         t: population.best_path(t).metrics["test_quality"]

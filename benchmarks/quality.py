@@ -1,29 +1,38 @@
 """Quality: µ2Net against its baselines at equal training steps per task.
 
-Run from the repository root (2 cores: the root system, about 4 minutes,
-then 1 to 3 minutes per method and seed; 7 methods × 3 seeds):
+Run from the repository root (2 shared cores, the DINOv2 root: 6 to
+14.5 minutes per 4-task system at budget 8, measured; docs/benchmarks.md):
 
-    .venv/bin/python -m benchmarks.quality
-    .venv/bin/python -m benchmarks.quality --methods mu2net,finetune_all
-    .venv/bin/python -m benchmarks.quality --smoke   # CI: about a minute
+    .venv/bin/python -m benchmarks.quality --budgets 8 --seeds 0
+    .venv/bin/python -m benchmarks.quality --budgets 8,16,32 \
+        --methods mu2net,finetune_all
+    .venv/bin/python -m benchmarks.quality --root mu4   # issue 8's figures
+    .venv/bin/python -m benchmarks.quality --smoke      # CI: about a minute
 
-Every method of `configs.study.METHODS` grows a system over the study's
-embedded tasks (MNIST, digits, textures) from the same promoted root (the
-Fashion-MNIST ViT of `study.root_system`; "scratch": an independent model
-per task from a random root), with the same defaults and the same training
-steps per task, for each seed. The table gives, per method, mean ± std over
-the seeds of: the mean and per-task test accuracy of the tasks' best
-paths, their accounted parameters (spec §1.4), the parameters each task
-owns alone, the system's parameters, the training steps per task and the
-wall time; then the verdict on the goal: µ2Net ≥ +1.0 point of mean test
-accuracy over finetune_all with ≤ 0.5 × its accounted parameters per task.
+Every method of `configs.study.methods(root)` grows a system over the
+study's embedded tasks (DINOv2 root: Fashion-MNIST, MNIST, digits,
+textures) from the same root ("scratch": an independent model per task
+from a random root of the same architecture), with the same defaults and
+the same training steps per task, for each budget (`--budgets`: µ2Net's
+candidates per task; a baseline trains one candidate for as many steps)
+and seed. `mu2net_alone` grows, per task, a µ2Net system with that task
+only, from the same root at the same budget: forward transfer is each
+task's accuracy in the µ2Net system minus its accuracy alone.
 
-Runs are resumable: each finished (method, seed) is kept as
-WORKDIR/quality/runs/RUN.json and reused while its config and root are
-unchanged; after a code change, `--rerun` grows them again. Writes
-OUT/quality.json (every run's raw figures), .md and .png (accuracy against
-parameters); `--smoke` writes quality_smoke.* and uses WORKDIR/
-quality_smoke.
+Per method and budget, mean ± std over the seeds: the mean and per-task
+test accuracy of the tasks' best paths, their accounted parameters (spec
+§1.4), the parameters each task owns alone, the system's parameters, the
+training steps per task, the largest forgetting in the system's measured
+accuracy matrix and the wall time; then forward transfer, µ2Net's accuracy
+matrix, and the verdict on the goal per budget: µ2Net ≥ +1.0 point of mean
+test accuracy over finetune_all with ≤ 0.5 × its accounted parameters per
+task.
+
+Runs are resumable: each finished (method, budget, seed) is kept as
+WORKDIR/quality/runs/RUN.json and reused while its config is unchanged;
+`--rerun` grows them again. Writes OUT/quality.json (every run's raw
+figures), .md and .png; `--root mu4` writes quality_mu4.*, `--smoke`
+quality_smoke.* (WORKDIR/quality_smoke).
 """
 
 import hashlib
@@ -33,6 +42,7 @@ import time
 import numpy as np
 
 from benchmarks import quality_report
+from benchmarks import quality_summary
 from benchmarks import study
 from configs import study as study_config
 from mu2keras import progress as progress_lib
@@ -42,65 +52,130 @@ from mu2keras.component import ROOT_TASK
 from mu2keras.tasks import registry
 
 NAME = "quality"
-# One of each kind of system, to stay near a minute.
-SMOKE_METHODS = ("mu2net", "finetune_all", "freeze_bottom:1", "scratch")
-METHODS_TEXT = ",".join(study_config.METHODS)
-GOAL_POINTS = 1.0  # µ2Net's mean test accuracy over finetune_all's.
-GOAL_RATIO = 0.5  # µ2Net's accounted params per task / finetune_all's.
+ALONE = "mu2net_alone"
+# One of each kind of system, to stay near a minute (per root).
+SMOKE_METHODS = {
+    "dinov2": ("mu2net", "finetune_all", "freeze_bottom:11", "scratch"),
+    "mu4": ("mu2net", "finetune_all", "freeze_bottom:1", "scratch"),
+}
+SMOKE_BUDGET = 2
+# Kept for callers of the earlier module.
+summarize = quality_summary.summarize
+goal_verdict = quality_summary.goal_verdict
+GOAL_POINTS = quality_summary.GOAL_POINTS
+GOAL_RATIO = quality_summary.GOAL_RATIO
 
 
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    methods = args.methods or (SMOKE_METHODS if args.smoke else None)
-    methods = list(methods or study_config.METHODS)
-    unknown = sorted(set(methods) - set(study_config.METHODS))
+    known = list(study_config.methods(args.root)) + [ALONE]
+    smoke_methods = SMOKE_METHODS[args.root]
+    methods = args.methods or (smoke_methods if args.smoke else known)
+    unknown = sorted(set(methods) - set(known))
     if unknown:
-        parser.error(f"unknown --methods {unknown}; known: {METHODS_TEXT}")
+        parser.error(f"unknown --methods {unknown}; known: {','.join(known)}")
     seeds = args.seeds[:1] if args.smoke else args.seeds
-    root_dir = study.root_system(args.workdir, args.smoke)
-    base = storage.join(args.workdir, NAME + ("_smoke" if args.smoke else ""))
-    runs = [
-        _run(method, seed, base, root_dir, args.smoke, args.rerun)
-        for seed in seeds
-        for method in methods
-    ]
-    rows = {
-        m: summarize([r for r in runs if r["method"] == m]) for m in methods
-    }
-    verdict = goal_verdict(rows)
-    figures = {
-        "smoke": args.smoke,
-        "methods": methods,
-        "seeds": seeds,
-        "tasks": list(study_config.TASKS),
-        "root_dir": root_dir,
-        "test_examples": {
-            t: registry.get_task(t).num_examples("test")
-            for t in study_config.TASKS
-        },
-        "runs": runs,
-        "summary": rows,
-        "goal": verdict,
-    }
+    budgets = [SMOKE_BUDGET] if args.smoke else args.budgets
+    root_dir = study.root_system(args.workdir, args.smoke, args.root)
+    name = study.output_name(NAME, args.root, args.smoke)
+    base = storage.join(args.workdir, name)
+    context = dict(
+        base=base,
+        root_dir=root_dir,
+        smoke=args.smoke,
+        root=args.root,
+        rerun=args.rerun,
+        kept_only=args.kept_only,
+    )
+    runs, missing = [], []
+    for budget in budgets:
+        for seed in seeds:
+            for method in methods:
+                record = _run(method, budget, seed, **context)
+                if record is None:
+                    missing.append({"method": method, "budget": budget})
+                    missing[-1]["seed"] = seed
+                else:
+                    runs.append(record)
+    figures = _figures(args, methods, seeds, budgets, root_dir, runs)
+    figures["not_run"] = missing
     study.write_outputs(
-        NAME + ("_smoke" if args.smoke else ""),
+        name,
         figures,
-        quality_report.markdown(rows, verdict, figures),
-        quality_report.figure(rows),
+        quality_report.markdown(figures),
+        quality_report.figure(figures),
         args.out,
     )
     return 0
 
 
+def _figures(args, methods, seeds, budgets, root_dir, runs):
+    tasks = list(study_config.tasks(args.root, args.smoke))
+    summary, goal, forward = {}, {}, {}
+    for budget in budgets:
+        rows = {}
+        for method in methods:
+            mine = [r for r in runs if r["method"] == method]
+            mine = [r for r in mine if r["budget"] == budget]
+            if mine:
+                rows[method] = quality_summary.summarize(mine)
+        summary[str(budget)] = rows
+        goal[str(budget)] = quality_summary.goal_verdict(rows)
+        forward[str(budget)] = quality_summary.forward_transfer(rows)
+    return {
+        "smoke": args.smoke,
+        "root": args.root,
+        "methods": methods,
+        "seeds": seeds,
+        "budgets": budgets,
+        "tasks": tasks,
+        "root_dir": root_dir,
+        "budget_config": _budget_config(args.root, args.smoke, budgets[0]),
+        "test_examples": {
+            t: registry.get_task(t).num_examples("test") for t in tasks
+        },
+        "runs": runs,
+        "summary": summary,
+        "goal": goal,
+        "forward_transfer": forward,
+    }
+
+
+def _budget_config(root, smoke, budget):
+    c = study.config("grow", "mu2net", 0, smoke, "", root, budget)
+    keys = (
+        "batch_size",
+        "max_train_examples_between_validations",
+        "num_validations",
+        "max_validation_examples",
+        "num_task_iters",
+    )
+    return {k: c[k] for k in keys} | {"lr": c.hparams.opt_lr}
+
+
 def _parser():
-    parser = study.arg_parser(__doc__.split("\n", 1)[0])
+    parser = study.add_root_flag(study.arg_parser(__doc__.split("\n", 1)[0]))
     parser.add_argument(
         "--methods",
         default=None,
         type=lambda text: [m for m in text.split(",") if m],
-        help=f"Comma-separated subset of {METHODS_TEXT} (default: all; "
-        f"with --smoke: {','.join(SMOKE_METHODS)}).",
+        help="Comma-separated subset of the root's methods and "
+        f"{ALONE} (default: all; with --smoke: mu2net, finetune_all, a "
+        "freeze_bottom and scratch).",
+    )
+    parser.add_argument(
+        "--budgets",
+        default=[study_config.DEFAULT_BUDGET],
+        type=lambda text: [int(b) for b in text.split(",") if b],
+        help="Comma-separated µ2Net candidates per task (the baselines train "
+        f"as many steps); the study's are {study_config.BUDGET_SIZES}.",
+    )
+    parser.add_argument(
+        "--kept_only",
+        action="store_true",
+        help="Grow nothing: report the runs kept under WORKDIR and list "
+        "the others as not run.",
     )
     parser.add_argument(
         "--rerun",
@@ -110,7 +185,7 @@ def _parser():
     return parser
 
 
-# --- One run: a method and a seed. ---
+# --- One run: a method, a budget and a seed. ---
 
 
 class StepCounter(progress_lib.Progress):
@@ -135,38 +210,94 @@ class StepCounter(progress_lib.Progress):
         self._last = now
 
 
-def _run(method, seed, base, root_dir, smoke, rerun):
-    """The run's record: read from `base/runs` or grown (and kept)."""
-    fingerprint = _fingerprint(method, seed, root_dir, smoke)
-    path = storage.join(base, "runs", study.run_name(method, seed) + ".json")
+def _run(method, budget, seed, **context):
+    """The run's record; `mu2net_alone`: one single-task run per task,
+    merged into one record (each kept on its own)."""
+    if method != ALONE:
+        return _kept_or_grown(method, budget, seed, None, **context)
+    parts = [
+        _kept_or_grown(method, budget, seed, task, **context)
+        for task in study_config.tasks(context["root"], context["smoke"])
+    ]
+    return None if None in parts else merge_alone(parts)
+
+
+def _kept_or_grown(
+    method, budget, seed, task, *, base, rerun, kept_only, **context
+):
+    """A record read from `base/runs`, or grown there (and kept); None
+    with `kept_only` when none is kept."""
+    grown = "mu2net" if method == ALONE else method
+    name = method if task is None else f"{method}-{task.split('/')[-1]}"
+    fingerprint = _fingerprint(grown, budget, seed, task, **context)
+    run_name = study.run_name(name, seed, budget)
+    path = storage.join(base, "runs", run_name + ".json")
     if not rerun and storage.exists(path):
         record = json.loads(storage.read(path))
         if record.get("fingerprint") == fingerprint:
-            print(f"{NAME}: {method} seed {seed}: kept from {path}")
+            print(f"{NAME}: {name} budget {budget} seed {seed}: kept")
             return record
+    if kept_only:
+        print(f"{NAME}: {name} budget {budget} seed {seed}: not run")
+        return None
     counter = StepCounter()
+    tasks = None if task is None else {task: registry.get_task(task)}
     population, seconds = study.grow(
-        method, seed, base, root_dir, smoke, progress=counter
+        grown,
+        seed,
+        base,
+        context["root_dir"],
+        context["smoke"],
+        tasks=tasks,
+        root=context["root"],
+        budget=budget,
+        name=name,
+        progress=counter,
     )
+    directory = storage.join(base, run_name)
     record = dict(
         run_record(population, counter),
+        accuracy_matrix=study.accuracy_matrix(directory),
         method=method,
+        budget=budget,
         seed=seed,
         seconds=seconds,
         fingerprint=fingerprint,
     )
     _write_json(path, record)
     mean = np.mean([t["test_accuracy"] for t in record["tasks"].values()])
-    print(f"{NAME}: {method} seed {seed}: {100 * mean:.2f}% in {seconds:.0f}s")
+    print(
+        f"{NAME}: {name} budget {budget} seed {seed}: {100 * mean:.2f}% in "
+        f"{seconds:.0f}s"
+    )
     return record
 
 
-def _fingerprint(method, seed, root_dir, smoke):
-    """Identifies a run's inputs: its config and the root's state."""
+def merge_alone(parts):
+    """One record of single-task systems: their tasks side by side, their
+    sizes and times summed; no accuracy matrix (one task each)."""
+    tasks, seconds = {}, 0.0
+    system = dict.fromkeys(parts[0]["system"], 0)
+    for part in parts:
+        tasks.update(part["tasks"])
+        seconds += part["seconds"]
+        for key in system:
+            system[key] += part["system"][key]
+    # Every system shares the same root: count its parameters once.
+    system["root_params"] = parts[0]["system"]["root_params"]
+    merged = dict(parts[0], tasks=tasks, system=system, seconds=seconds)
+    return dict(merged, accuracy_matrix=[])
+
+
+def _fingerprint(method, budget, seed, task, *, root_dir, smoke, root):
+    """Identifies a run's inputs: its config and, for a promoted root,
+    the root's state."""
     stage = "scratch" if method == "scratch" else "grow"
-    c = study.config(stage, method, seed, smoke, root_dir)
+    method = "finetune_all" if method == "scratch" else method
+    c = study.config(stage, method, seed, smoke, root_dir, root, budget)
+    c.tasks = [task] if task else list(study_config.tasks(root, smoke))
     text = json.dumps(c.to_dict(), sort_keys=True, default=str)
-    if stage == "grow":
+    if c.root.promote_from:
         manifest = storage.join(
             state_lib.latest_state(root_dir), "MANIFEST.json"
         )
@@ -235,67 +366,6 @@ def system_params(population):
         "added_params": sum(n for i, n in used.items() if i not in root_ids),
         "root_params": root.num_params,
         "unique_params": population.num_unique_params(),
-    }
-
-
-# --- Summary over seeds. ---
-
-
-def stats(values):
-    """`study.mean_std` and the number of values."""
-    return dict(study.mean_std(values), n=len(values))
-
-
-def summarize(runs):
-    """A method's figures, mean ± std over its runs (seeds)."""
-    runs = sorted(runs, key=lambda r: r["seed"])
-    tasks = list(runs[0]["tasks"])
-
-    def per_task(key):
-        return np.array([[r["tasks"][t][key] for t in tasks] for r in runs])
-
-    accuracy = 100 * per_task("test_accuracy")
-    system = [r["system"] for r in runs]
-    return {
-        "seeds": [r["seed"] for r in runs],
-        "mean_accuracy": stats(accuracy.mean(axis=1)),
-        "task_accuracy": {
-            t: stats(accuracy[:, i]) for i, t in enumerate(tasks)
-        },
-        "accounted_params": stats(per_task("accounted_params").mean(axis=1)),
-        "own_params": stats(per_task("own_params").mean(axis=1)),
-        "system_params": stats([s["params"] for s in system]),
-        "added_params": stats([s["added_params"] for s in system]),
-        "train_steps": {
-            t: stats(per_task("train_steps")[:, i]) for i, t in enumerate(tasks)
-        },
-        "seconds": stats([r["seconds"] for r in runs]),
-        # Paired by seed, for the verdict.
-        "run_accuracy": {
-            r["seed"]: float(a)
-            for r, a in zip(runs, accuracy.mean(axis=1), strict=True)
-        },
-    }
-
-
-def goal_verdict(rows, mu2net="mu2net", baseline="finetune_all"):
-    """The goal, µ2Net against finetune_all; None without both."""
-    if mu2net not in rows or baseline not in rows:
-        return None
-    mu, ft = rows[mu2net], rows[baseline]
-    seeds = sorted(set(mu["run_accuracy"]) & set(ft["run_accuracy"]))
-    delta = stats(
-        [mu["run_accuracy"][s] - ft["run_accuracy"][s] for s in seeds]
-    )
-    ratio = mu["accounted_params"]["mean"] / ft["accounted_params"]["mean"]
-    accuracy_met = delta["mean"] >= GOAL_POINTS
-    params_met = ratio <= GOAL_RATIO
-    return {
-        "delta_points": delta,
-        "params_ratio": ratio,
-        "accuracy_met": bool(accuracy_met),
-        "params_met": bool(params_met),
-        "met": bool(accuracy_met and params_met),
     }
 
 

@@ -1,12 +1,16 @@
 r"""What a µ2Net system costs as it grows to 20 tasks (the scaling issue).
 
-Run from the repository root (about 12 minutes on 2 cores, plus about 4
-for the study's root system when WORKDIR has none yet):
+Run from the repository root (2 cores: the DINOv2 root, about an hour,
+estimated from the quality runs, not measured;
+`--root mu4`: about 12 minutes, plus about 4 for the study's root system
+when WORKDIR has none yet):
 
     .venv/bin/python -m benchmarks.scaling
+    .venv/bin/python -m benchmarks.scaling --root mu4   # issue 8's figures
 
-Tasks: the study's three (embedded MNIST, digits, textures), then
-relabelled copies of them, cycling until 20 tasks: "embedded/mnist~perm1"
+Tasks: the study's (`configs.study.tasks`; the DINOv2 root: embedded
+Fashion-MNIST, MNIST, digits, textures), then relabelled copies of them,
+cycling until 20 tasks: "embedded/mnist~perm1"
 is MNIST with its class labels permuted by a fixed random permutation
 (seeded, never the identity, distinct between copies of a set while
 possible), the same images in the same train, validation and test splits.
@@ -14,9 +18,11 @@ The offline machine has few image sets; the copies are new tasks to the
 system but share their images with earlier ones, which makes reuse easier
 than truly new data would.
 
-µ2Net, one seed (the first of `--seeds`), from the study's promoted
-Fashion-MNIST root, with a quarter of the quality study's training per task
-to keep the run short: 4 candidates × 2 validations × 10 steps of 64.
+µ2Net, one seed (the first of `--seeds`), from the study's root (the
+DINOv2 checkpoint, or the promoted Fashion-MNIST ViT), with less training
+per task than the quality study's to keep the run short: 4 candidates
+(not 8) × at most 2 validations (DINOv2: 2 × 4 steps of 128; Mu/4: 2 × 10
+steps of 64, a quarter of its study's).
 After each task (a `Progress.task_done` hook): unique parameters (the
 root's included), added parameters, parameters per task, the parameters
 the SavedModel holds (the tasks' best paths, each component once), the
@@ -29,7 +35,8 @@ machine is shared: only side-by-side ratios mean something); medians.
 Goals: task 1 latency with 20 tasks ≤ 1.05 × with 1; SavedModel bytes ≤
 1.05 × 4 × exported parameters + 1 MiB; parameters per task falling.
 `--smoke`: 3 tasks (MNIST, digits, a relabelled MNIST), the smoke budget,
-every size exported; its numbers mean nothing.
+every size exported; its numbers mean nothing. `--root mu4` writes
+scaling_mu4.*.
 """
 
 import math
@@ -54,14 +61,15 @@ from mu2keras.tasks import user_tasks  # noqa: E402
 
 NUM_TASKS, SMOKE_TASKS = 20, 3
 EXPORT_SIZES = "1,2,3,4,5,10,15,20"
-# Candidates and validations per task (the study: 8 and 4); 10 steps each.
+# Candidates and validations per task (the study's budget 8: 8 and, for
+# the Mu/4 root, 4).
 SAMPLES, VALIDATIONS = 4, 2
 PERMUTATION_SEED = 1234
 BATCHES = scaling_report.BATCHES
 # Timed calls per model and batch size (after WARMUP): (full, smoke).
 ROUNDS = {1: (200, 10), 64: (40, 3)}
 WARMUP = 5
-IMAGE_SHAPE = (28, 28, 1)  # Task 1, MNIST, as stored.
+IMAGE_SHAPE = (28, 28, 1)  # Task 1 (Fashion-MNIST or MNIST), as stored.
 BUDGET = (
     "num_samples_per_task",
     "num_validations",
@@ -125,11 +133,12 @@ def task_sequence(num_tasks, sources=study_config.TASKS):
 # --- Growing and measuring. ---
 
 
-def grow_config(seed, smoke, root_dir, task_names):
+def grow_config(seed, smoke, root_dir, task_names, root="dinov2"):
     """The study's µ2Net grow config with this benchmark's budget."""
-    c = study.config("grow", "mu2net", seed, smoke, root_dir)
+    c = study.config("grow", "mu2net", seed, smoke, root_dir, root)
     if not smoke:
-        c.num_samples_per_task, c.num_validations = SAMPLES, VALIDATIONS
+        c.num_samples_per_task = SAMPLES
+        c.num_validations = min(VALIDATIONS, c.num_validations)
     c.tasks = list(task_names)
     return c
 
@@ -246,6 +255,7 @@ def measure_latency(meter, smoke):
 
 def main(argv=None):
     parser = study.arg_parser(__doc__.split("\n")[0], seeds=(0,))
+    study.add_root_flag(parser)
     parser.add_argument("--num_tasks", type=int, default=None)
     parser.add_argument(
         "--export_sizes",
@@ -256,16 +266,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     num_tasks = args.num_tasks or (SMOKE_TASKS if args.smoke else NUM_TASKS)
     sizes = _sizes("all" if args.smoke else args.export_sizes, num_tasks)
-    sources = study_config.TASKS[:2] if args.smoke else study_config.TASKS
-    tasks = task_sequence(num_tasks, sources)
-    root_dir = study.root_system(args.workdir, args.smoke)
-    config = grow_config(args.seeds[0], args.smoke, root_dir, tasks)
+    sources = study_config.tasks(args.root, args.smoke)
+    tasks = task_sequence(num_tasks, sources[:2] if args.smoke else sources)
+    root_dir = study.root_system(args.workdir, args.smoke, args.root)
+    config = grow_config(args.seeds[0], args.smoke, root_dir, tasks, args.root)
     meter = Meter(storage.join(args.workdir, "scaling_models"), sizes)
     directory = storage.join(args.workdir, "scaling")
     _, seconds = study.run(config, directory, tasks, progress=meter)
     measure_latency(meter, args.smoke)
     figures = {
-        "description": description(config, args.smoke),
+        "description": description(config, args.smoke, args.root),
+        "root": args.root,
         "tasks": list(tasks),
         "seed": args.seeds[0],
         "smoke": args.smoke,
@@ -275,7 +286,7 @@ def main(argv=None):
         "goals": scaling_report.goals(meter.rows),
     }
     study.write_outputs(
-        "scaling",
+        study.output_name("scaling", args.root),
         figures,
         scaling_report.markdown(figures),
         scaling_report.figure(meter.rows),
@@ -284,10 +295,17 @@ def main(argv=None):
     return figures
 
 
-def description(config, smoke):
+ROOT_TEXT = {
+    "dinov2": "the DINOv2 ViT-S/14 root (12 blocks, 28 px)",
+    "mu4": "the study's promoted Fashion-MNIST root",
+}
+
+
+def description(config, smoke, root="dinov2"):
     steps = config.max_train_examples_between_validations // config.batch_size
     return (
-        f"µ2Net from the study's promoted Fashion-MNIST root, seed "
+        f"µ2Net from {'a random testing ViT' if smoke else ROOT_TEXT[root]}, "
+        f"seed "
         f"{config.seed}, {config.num_samples_per_task} candidates × "
         f"{config.num_validations} validations × {steps} steps of "
         f"{config.batch_size} per task{' (smoke budget)' if smoke else ''}. "

@@ -1,6 +1,9 @@
 """What the study benchmarks share: the root, the systems, the outputs.
 
-The study (configs/study.py) grows systems from one root: a small ViT
+The study (configs/study.py) grows systems from one root. With the DINOv2
+root (`root="dinov2"`, the default) that is the pretrained checkpoint
+itself: there is nothing to train first, and `root_system` returns "".
+With the Mu/4 root (`root="mu4"`, issue 8's figures) it is a small ViT
 trained on embedded Fashion-MNIST (`root_system`), promoted to be the root
 of every compared system (`grow`). Each benchmark script prints its table
 and writes `NAME.json`, `NAME.md` and `NAME.png` under `--out`
@@ -19,6 +22,7 @@ from benchmarks.training_workloads import machine
 from configs import study
 from mu2keras import state as state_lib
 from mu2keras import storage
+from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
 
 RESULTS = "benchmarks/results"
@@ -26,11 +30,14 @@ DEFAULT_WORKDIR = "/tmp/mu2keras/study"
 
 __all__ = [
     "RESULTS",
+    "accuracy_matrix",
+    "add_root_flag",
     "arg_parser",
     "config",
     "grow",
     "machine",
     "mean_std",
+    "output_name",
     "root_system",
     "run",
     "run_name",
@@ -64,59 +71,107 @@ def arg_parser(description, seeds=(0, 1, 2)):
     return parser
 
 
-def config(stage="grow", method="mu2net", seed=0, smoke=False, root_dir=""):
+def add_root_flag(parser):
+    """Adds `--root dinov2|mu4` (configs/study.py's `root=`)."""
+    parser.add_argument(
+        "--root",
+        default="dinov2",
+        choices=study.ROOTS,
+        help="The study's root: the DINOv2 ViT-S/14 checkpoint (default) or "
+        "the Mu/4 ViT trained on Fashion-MNIST (issue 8's figures).",
+    )
+    return parser
+
+
+def output_name(name, root="dinov2", smoke=False):
+    """A benchmark's output name: "quality", "quality_mu4_smoke"..."""
+    return name + ("_mu4" if root == "mu4" else "") + ("_smoke" * smoke)
+
+
+def config(
+    stage="grow",
+    method="mu2net",
+    seed=0,
+    smoke=False,
+    root_dir="",
+    root="dinov2",
+    budget=study.DEFAULT_BUDGET,
+):
     """The experiment config of a study stage (configs/study.py)."""
-    arg = f"stage={stage},method={method}" + (",smoke" if smoke else "")
-    c = study.get_config(arg)
+    arg = f"root={root},stage={stage},method={method},budget={budget}"
+    c = study.get_config(arg + (",smoke" if smoke else ""))
     c.seed = seed
-    if stage == "grow":
+    if stage == "grow" and root == "mu4":
         c.root.promote_from = root_dir
     return c
 
 
-def run_name(method, seed):
-    """A directory name for a method and seed: "freeze_bottom-1_s0"."""
-    return f"{method.replace(':', '-')}_s{seed}"
+def run_name(method, seed, budget=None):
+    """A directory name: "freeze_bottom-1_s0", "mu2net_b8_s0"."""
+    budget = "" if budget is None else f"_b{budget}"
+    return f"{method.replace(':', '-').replace('/', '-')}{budget}_s{seed}"
 
 
-def root_system(workdir, smoke=False):
-    """The study's root system (Fashion-MNIST), trained once per workdir.
+def root_system(workdir, smoke=False, root="dinov2"):
+    """The study's root system, trained once per workdir (Mu/4 only).
 
     Returns:
-        Its run directory, for `grow`'s `root_dir` (promotion).
+        Its run directory, for `grow`'s `root_dir` (promotion); "" for the
+        DINOv2 root, a checkpoint that every config names itself.
     """
+    if root == "dinov2":
+        return ""
     directory = storage.join(workdir, "smoke_root" if smoke else "root")
     if state_lib.latest_state(directory) is None:
-        c = config("root", smoke=smoke)
+        c = config("root", smoke=smoke, root="mu4")
         controller_lib.Controller.create(c, directory).run()
     return directory
 
 
-def grow(method, seed, workdir, root_dir, smoke=False, tasks=None, **kwargs):
+def grow(
+    method,
+    seed,
+    workdir,
+    root_dir,
+    smoke=False,
+    tasks=None,
+    root="dinov2",
+    budget=None,
+    name=None,
+    **kwargs,
+):
     """Grows a study system over `tasks` (default: the study's tasks).
 
     Args:
-        method: str. A method of `configs.study.METHODS`; "scratch" trains an
-            independent model per task from a random root.
+        method: str. A method of `configs.study.methods(root)`; "scratch"
+            trains an independent model per task from a random root.
         seed: int. The run's seed.
         workdir: str. Parent of the run directory (replaced if present).
         root_dir: str. The root system (`root_system`), for promotion.
         smoke: bool. The tiny smoke budget.
-        tasks: dict name -> `Task` or None. Tasks that are not in the
-            registry (e.g. relabelled copies); their names become the run's
-            task list, in order.
+        tasks: dict name -> `Task` or None. Tasks to learn instead of the
+            study's (e.g. relabelled copies, or one task alone); their
+            names become the run's task list, in order.
+        root: str. "dinov2" or "mu4" (configs/study.py's `root=`).
+        budget: int or None. µ2Net's candidates per task (None: the
+            config's default); the run directory's name carries it.
+        name: str or None. The run directory's name in place of the
+            method's (`run_name`).
         **kwargs: passed to `Controller.create` (e.g. `progress`).
 
     Returns:
         `(population, seconds)`: the grown system and the wall time.
     """
     if method == "scratch":
-        c = config("scratch", seed=seed, smoke=smoke)
+        stage, method = "scratch", "finetune_all"
+        name = name or "scratch"
     else:
-        c = config("grow", method, seed, smoke, root_dir)
+        stage = "grow"
+    budget_arg = budget or study.DEFAULT_BUDGET
+    c = config(stage, method, seed, smoke, root_dir, root, budget_arg)
     if tasks:
         c.tasks = list(tasks)
-    directory = storage.join(workdir, run_name(method, seed))
+    directory = storage.join(workdir, run_name(name or method, seed, budget))
     return run(c, directory, tasks, **kwargs)
 
 
@@ -139,6 +194,16 @@ def run(config, directory, tasks=None, **kwargs):
         config, directory, tasks=tasks, **kwargs
     )
     return controller.run(), time.perf_counter() - start
+
+
+def accuracy_matrix(directory):
+    """The accuracy matrix recorded in a run's last state (its config),
+    `mu2keras.evolution.accuracy_record`; [] when there is none."""
+    state = state_lib.latest_state(directory)
+    if state is None:
+        return []
+    text = storage.read(storage.join(state, state_lib.CONFIG))
+    return accuracy_record.from_config(json.loads(text))
 
 
 def mean_std(values):

@@ -34,7 +34,7 @@ What differs from spec §8.2, and why:
   mirror-symmetric).
 * One pass over the tasks, 6 candidates each, batch 128, 6 batches
   between the 4 validations of ≤ 512 images: at ~320 images/s for a
-  12-block path, the budget is what keeps the run to minutes.
+  12-block path, the budget keeps the run near 11 minutes.
 
 The random-root demo ("ViT tiny 0 layers", spec §8.1) is
 configs/demo_random.py. The whole demo (set-up, this run, export, report,

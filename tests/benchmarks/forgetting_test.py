@@ -2,8 +2,8 @@
 
 The smoke run trains tiny models (its numbers mean nothing), so these
 tests check what is written and that mu2keras' predictions stay
-bit-identical, not the accuracies. The study workdir sits in the
-session's base temp folder, so quality_test.py's smoke root is reused.
+bit-identical, not the accuracies. The smoke root is random (the DINOv2
+study has no root stage to share with quality_test.py).
 """
 
 import json
@@ -14,7 +14,7 @@ from benchmarks import forgetting
 from configs import study as study_config
 from tests.benchmarks.conftest import smoke_argv
 
-TASKS = list(study_config.TASKS)
+TASKS = list(study_config.tasks(smoke=True))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,9 @@ def test_smoke_writes_table_and_figure(smoke):
     assert figures["smoke"] is True
     assert figures["seeds"] == [0]
     assert figures["tasks"] == TASKS
-    assert {"machine", "command", "root_dir"} <= set(figures)
+    assert (figures["root"], figures["root_dir"]) == ("dinov2", "")
+    assert figures["budget"] == study_config.DEFAULT_BUDGET
+    assert {"machine", "command"} <= set(figures)
     table = (out / "forgetting_smoke.md").read_text()
     assert "Sequential fine-tuning" in table and "mu2keras" in table
     assert "**met**" in table
@@ -85,13 +87,13 @@ def _fake_run(digests):
 def test_a_changed_prediction_fails_the_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(forgetting.study_config, "TASKS", ("a", "b"))
     monkeypatch.setattr(
-        forgetting.study, "root_system", lambda workdir, smoke: "root"
+        forgetting.study, "root_system", lambda workdir, smoke, root: "root"
     )
     monkeypatch.setattr(
-        forgetting, "sequential", lambda *args: _fake_run(["1", "2"])
+        forgetting, "sequential", lambda *args, **kwargs: _fake_run(["1", "2"])
     )
     monkeypatch.setattr(
-        forgetting, "mu2keras", lambda *args: _fake_run(["1", "2"])
+        forgetting, "mu2keras", lambda *args, **kwargs: _fake_run(["1", "2"])
     )
     argv = [f"--workdir={tmp_path}", f"--out={tmp_path}", "--seeds=0,1"]
     assert forgetting.main(argv) == 1
@@ -100,6 +102,6 @@ def test_a_changed_prediction_fails_the_run(monkeypatch, tmp_path, capsys):
     assert figures["bit_identical"] == {"a": False, "b": True}
     assert "**missed**" in (tmp_path / "forgetting.md").read_text()
     monkeypatch.setattr(
-        forgetting, "mu2keras", lambda *args: _fake_run(["1", "1"])
+        forgetting, "mu2keras", lambda *args, **kwargs: _fake_run(["1", "1"])
     )
     assert forgetting.main(argv) == 0

@@ -19,8 +19,9 @@ def smoke(tmp_path_factory, study_workdir):
 
 
 def test_relabelled_copies_keep_images_and_splits():
-    tasks = scaling.task_sequence(5, study_config.TASKS[:2])
-    mnist, digits = study_config.TASKS[:2]
+    sources = study_config.tasks(smoke=True)[:2]
+    tasks = scaling.task_sequence(5, sources)
+    mnist, digits = sources
     assert list(tasks) == [
         mnist,
         digits,
@@ -55,6 +56,16 @@ def test_permutations_are_fixed_and_distinct_while_possible():
     assert len(scaling.permutation(3, 6, used)) == 3
 
 
+def test_full_budget_is_reduced_from_the_studys():
+    config = scaling.grow_config(0, False, "", ["embedded/mnist"])
+    study = study_config.get_config()
+    assert config.root.checkpoint == study.root.checkpoint
+    assert config.num_samples_per_task == scaling.SAMPLES
+    assert config.num_samples_per_task < study.num_samples_per_task
+    assert config.num_validations <= study.num_validations
+    assert list(config.tasks) == ["embedded/mnist"]
+
+
 def test_smoke_output_schema(smoke):
     figures, out = smoke
     for suffix in ("json", "md", "png"):
@@ -62,6 +73,7 @@ def test_smoke_output_schema(smoke):
     saved = json.loads((out / "scaling.json").read_text())
     assert saved["rows"] == figures["rows"]
     assert {"machine", "command", "tasks", "budget", "goals"} <= set(saved)
+    assert saved["root"] == "dinov2"
     rows = saved["rows"]
     assert [r["tasks"] for r in rows] == [1, 2, 3]
     assert [r["task"] for r in rows] == saved["tasks"]
