@@ -1,15 +1,17 @@
 r"""Serving throughput of a µ2Net SavedModel (the serving issue).
 
-Run from the repository root (about 3 minutes on 2 cores, plus about 4
-for the study's root system when WORKDIR has none yet):
+Run from the repository root (about 3 minutes on 2 cores to measure,
+plus the growing of the system):
 
-    .venv/bin/python -m benchmarks.serving [--saved_model DIR]
+    .venv/bin/python -m benchmarks.serving [--saved_model DIR] [--root mu4]
 
 With `--saved_model` it measures that SavedModel (`mu2keras.export`);
-otherwise it grows a study system (µ2Net from the study's promoted
-Fashion-MNIST root, the study's three tasks, with the scaling benchmark's
-shorter budget per task: serving speed does not depend on how well the
-paths learned) and exports it. Measured, in this process, on random images
+otherwise it grows a study system (µ2Net from the study's root: the DINOv2
+ViT-S/14 checkpoint by default, `--root mu4` the promoted Fashion-MNIST
+Mu/4 of issue 8, trained once per workdir; the study's tasks, with the
+scaling benchmark's shorter budget per task: serving speed does not depend
+on how well the paths learned) and exports it. It writes serving.* (with
+`--root mu4`: serving_mu4.*). Measured, in this process, on random images
 of the largest task resolution (RGB, in [-1, 1]):
 
 * each task's signature at batch 1, 16 and 64: images/s;
@@ -51,9 +53,12 @@ SECONDS, SMOKE_SECONDS = 2.0, 0.05
 
 def build_system(args):
     """Grows and exports a study system; (SavedModel dir, seconds)."""
-    tasks = study_config.TASKS[:2] if args.smoke else study_config.TASKS
-    root_dir = study.root_system(args.workdir, args.smoke)
-    config = scaling.grow_config(args.seeds[0], args.smoke, root_dir, tasks)
+    tasks = list(study_config.tasks(args.root, args.smoke))
+    tasks = tasks[:2] if args.smoke else tasks
+    root_dir = study.root_system(args.workdir, args.smoke, args.root)
+    config = scaling.grow_config(
+        args.seeds[0], args.smoke, root_dir, tasks, args.root
+    )
     directory = storage.join(args.workdir, "serving")
     population, seconds = study.run(config, directory)
     path = storage.join(args.workdir, "serving_model")
@@ -258,7 +263,7 @@ def main(argv=None):
         help="A SavedModel of mu2keras.export to measure; none grows one.",
     )
     parser.add_argument("--seconds", type=float, default=None)
-    args = parser.parse_args(argv)
+    args = study.add_root_flag(parser).parse_args(argv)
     seconds = args.seconds or (SMOKE_SECONDS if args.smoke else SECONDS)
     grow_seconds, path = None, args.saved_model
     if not path:
@@ -267,11 +272,13 @@ def main(argv=None):
     figures.update(
         description=description(args, figures, seconds),
         smoke=args.smoke,
+        root=args.root,
         seconds_per_figure=seconds,
         grow_seconds=grow_seconds,
     )
+    name = study.output_name("serving", args.root)
     study.write_outputs(
-        "serving", figures, markdown(figures), figure(figures), args.out
+        name, figures, markdown(figures), figure(figures), args.out
     )
     if not figures["identical"]:
         sys.exit("Concurrent calls gave outputs that differ from single ones.")
@@ -290,10 +297,9 @@ def description(args, figures, seconds):
                 "validations × 10 steps of 64 per task"
             )
         )
-        source = (
-            "A system grown here: µ2Net from the study's promoted "
-            f"Fashion-MNIST root, {budget}"
-        )
+        root = "a random testing ViT" if args.smoke else None
+        root = root or scaling.ROOT_TEXT[args.root]
+        source = f"A system grown here: µ2Net from {root}, {budget}"
     return (
         f"{source}; tasks {', '.join(figures['tasks'])}. Inputs: random RGB "
         f"images of {figures['image_size']} px (the largest task "
