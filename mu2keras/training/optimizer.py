@@ -44,7 +44,9 @@ class TraceSGD(keras.optimizers.Optimizer):
         nesterov: bool. Nesterov momentum.
         momentum_dtype: str. Dtype the trace is stored in: "float32", or
             "bfloat16" as the reference (`accumulator_dtype`); updates are
-            always computed in the variable's dtype.
+            always computed in the variable's dtype, with μ rounded to the
+            trace's dtype as the reference does (bfloat16: 0.9 acts as
+            0.8984375).
         global_clipnorm: float. Global-norm clipping of the gradients.
         name: str.
     """
@@ -174,7 +176,12 @@ class TraceSGD(keras.optimizers.Optimizer):
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
         mu = ops.cast(self.momentum, dtype)
-        new_trace = gradient + mu * ops.cast(trace, dtype)
+        # As the reference's jitted step: optax's trace, `g + decay * t` with
+        # decay a Python float, multiplies by decay in the trace's dtype, so
+        # μ is rounded to it (0.9 is 0.8984375 in bfloat16); XLA then keeps
+        # the product in float32 (excess precision), as here.
+        rounded_mu = ops.cast(ops.cast(self.momentum, trace.dtype), dtype)
+        new_trace = gradient + rounded_mu * ops.cast(trace, dtype)
         update = ops.where(
             self.nesterov > 0.5, gradient + mu * new_trace, new_trace
         )
