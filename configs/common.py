@@ -214,7 +214,10 @@ def set_method(config, method, autotune):
             f"Config argument autotune must be v1, v2 or off; got {autotune!r}."
         )
     num_layers = search_space.DEFAULT_HPARAMS[config.setting]["num_layers"]
-    parsed = method_lib.parse_method(method, num_layers)
+    try:
+        parsed = method_lib.parse_method(method, num_layers)
+    except ValueError as error:
+        raise ValueError(f"Config argument method: {error}") from None
     if parsed.baseline and autotune not in ("", "off"):
         raise ValueError(
             f"Config argument autotune={autotune} cannot go with the baseline "

@@ -102,9 +102,15 @@ _RESUMABLE_FIELDS = (
 
 
 def parse_flags(argv):
-    """absl's parser, plus a short message for an unknown --config.FIELD."""
+    """absl's parser, plus one line for an unknown --config.FIELD, and for
+    an error the config file raised (e.g. a bad `path.py:ARG`)."""
     try:
-        return app.parse_flags_with_usage(argv)
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        cause = config_file_error(error)
+        if cause is None:
+            return app.parse_flags_with_usage(argv)  # Prints absl's message.
+        raise SystemExit(f"evolve: --config: {cause}") from None
     except AttributeError as error:  # What ml_collections raises for it.
         cause = error.args[0] if error.args else error
         text = cause.args[0] if isinstance(cause, KeyError) else str(cause)
@@ -113,25 +119,46 @@ def parse_flags(argv):
         ) from None
 
 
+def config_file_error(error):
+    """The error a config file's `get_config` raised, as one line, if that
+    is what `error` (absl's, for a flag) reports; else None.
+
+    ml_collections re-raises it as a ValueError or TypeError holding its
+    traceback as text, and absl that as `error`: the original is the
+    context of the context.
+    """
+    wrapped = error.__context__
+    if not str(error).startswith(f"flag --{_CONFIG.name}=") or not (
+        isinstance(wrapped, (TypeError, ValueError))
+        and str(wrapped).startswith("Error whilst parsing config file")
+        and wrapped.__context__ is not None
+    ):
+        return None
+    return " ".join(str(wrapped.__context__).split())
+
+
 def fail(message):
     """Exits with status 1, printing only `message` (no traceback)."""
     raise SystemExit(f"evolve: {message}")
 
 
 def load_config():
-    """The checked config, with --seed applied."""
+    """The checked config, with --seed applied, and its user tasks (dict
+    name -> Task, from `config.user_tasks`)."""
     from mu2keras import experiment
 
+    if _SEED.value is not None and _SEED.value < 0:
+        fail(f"--seed must be an int >= 0; got {_SEED.value}.")
     try:
         config = _CONFIG.value
         if _SEED.value is not None:
             config.seed = _SEED.value
         apply_promotion(config)
         experiment.check_config(config)
-        check_tasks(config.tasks, config.data_dir or None)
+        user_tasks = check_tasks(config)
     except (AttributeError, KeyError, OSError, ValueError) as error:
         fail(f"--config: {error}")
-    return config
+    return config, user_tasks
 
 
 def apply_promotion(config):
@@ -155,17 +182,39 @@ def apply_promotion(config):
         )
 
 
-def check_tasks(names, data_dir):
-    """Fails on an unknown task, or an embedded one whose data is missing."""
+def check_tasks(config):
+    """The tasks of the config's user-task hook; raises on a bad hook, an
+    unknown task, or an embedded one whose data is missing."""
     from mu2keras import tasks
     from mu2keras.tasks import task as task_lib
+    from mu2keras.tasks import task_hook
 
-    for name in names:
+    # Calls the hook; an unknown name raises, suggesting close names.
+    user_tasks = task_hook.resolve_tasks(config)
+    for name in config.tasks:
         task, _ = task_lib.split_private(name)
         if task in tasks.EMBEDDED_TASKS:
-            tasks.get_task(task, data_dir=data_dir)  # Finds its files.
-        elif task not in tasks.task_names():
-            tasks.get_task(task)  # Raises, suggesting close names.
+            tasks.get_task(task, data_dir=config.data_dir or None)
+    return user_tasks
+
+
+def make_strategy():
+    """The run's strategy; a --tpu that cannot be reached fails in one
+    line (the resolver's error), before any work."""
+    import tensorflow as tf
+
+    from mu2keras.training import strategy as strategy_lib
+
+    try:
+        return strategy_lib.make_strategy(tpu=_TPU.value)
+    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
+        if _TPU.value is None:
+            raise
+        text = " ".join(str(error).split())
+        fail(
+            f"--tpu={_TPU.value}: cannot reach this TPU "
+            f"({type(error).__name__}: {text})."
+        )
 
 
 def check_workdirs(config):
@@ -186,23 +235,46 @@ def check_workdirs(config):
             workdir_lib.check_new(_WORKDIR.value)
     except (lease_lib.LeaseError, ValueError) as error:
         fail(f"--workdir: {error}")
-    last = state_lib.latest_state(_WORKDIR.value)
-    if last is not None:
-        check_same_config(config, last)
+    if state_lib.LAST in storage.names(_WORKDIR.value):  # --auto_continue.
+        last = verify_state("--auto_continue", _WORKDIR.value).directory
+        check_same_config(config, last)  # Its bytes are verified.
         return last
     for flag, source in (
         ("--continue_from", _CONTINUE_FROM.value),
         ("--promote_from", config.root.promote_from),
     ):
-        if source and not (
-            state_lib.latest_state(source)
-            or storage.exists(storage.join(source, state_lib.MANIFEST))
+        if source and not {state_lib.LAST, state_lib.MANIFEST} & set(
+            storage.names(source)
         ):
             fail(
                 f"{flag}={source} is neither a run's workdir (no LAST file) "
                 "nor a state directory (no MANIFEST.json)."
             )
+        if source:
+            verify_state(flag, source, finished=flag == "--continue_from")
     return None
+
+
+def verify_state(flag, path, finished=False):
+    """The state `path` names, verified; a damaged or missing one fails in
+    one line, naming any earlier complete state (`finished`: a task's end)
+    for the user to choose (never used in its place)."""
+    from mu2keras import state as state_lib
+    from mu2keras import storage
+
+    try:
+        return state_lib.verify_state(path)
+    except state_lib.StateError as error:
+        if flag != "--auto_continue":
+            text = state_lib.with_earlier(error, path, flag, finished)
+            fail(f"{flag}={path}: {text}")
+        earlier, text = state_lib.earlier_state(path), str(error).rstrip(".")
+        if earlier:
+            text += (
+                f". An earlier complete state exists: {earlier}; to resume "
+                f"from it, write {storage.split(earlier)[1]} into {path}/LAST"
+            )
+        fail(f"{flag}: {text}.")
 
 
 def check_same_config(config, state_dir):
@@ -254,9 +326,22 @@ def create_controller(config, workdir, kwargs):
             config, workdir, continue_from=_CONTINUE_FROM.value, **kwargs
         )
     except ValueError as error:  # StateError is one.
-        if not config.root.promote_from:
-            raise
-        fail(f"--promote_from={config.root.promote_from}: {error}")
+        if config.root.promote_from:
+            fail(f"--promote_from={config.root.promote_from}: {error}")
+        if _CONTINUE_FROM.value:  # E.g. a mid-task state.
+            fail(f"--continue_from={_CONTINUE_FROM.value}: {error}")
+        raise
+
+
+def resume_controller(config, workdir, kwargs):
+    """The controller of the run in `workdir`, from its last state."""
+    from mu2keras import state as state_lib
+    from mu2keras.evolution import controller as controller_lib
+
+    try:
+        return controller_lib.Controller.resume(config, workdir, **kwargs)
+    except state_lib.StateError as error:  # Verified, yet inconsistent.
+        fail(f"--auto_continue: {error}")
 
 
 def run(controller):
@@ -274,18 +359,16 @@ def run(controller):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    config = load_config()
+    config, user_tasks = load_config()
     resume = check_workdirs(config)
     import tensorflow as tf
 
     from mu2keras import progress as progress_lib
     from mu2keras import state as state_lib
-    from mu2keras.evolution import controller as controller_lib
-    from mu2keras.training import strategy as strategy_lib
 
     progress_lib.quiet_tensorflow_info()
     workdir = _WORKDIR.value
-    strategy = strategy_lib.make_strategy(tpu=_TPU.value)
+    strategy = make_strategy()
     devices = [d.name for d in tf.config.list_logical_devices()]
     logging.info("TensorFlow %s, devices %s", tf.__version__, devices)
     logging.info(
@@ -295,6 +378,7 @@ def main(argv):
     )
     logging.info("Config:\n%s", config)
     kwargs = dict(
+        tasks=user_tasks,
         strategy=strategy,
         progress=progress_lib.RunProgress(
             workdir, log_lines=_LOG_PROGRESS.value
@@ -302,7 +386,7 @@ def main(argv):
     )
     if resume:
         logging.info("Resuming %s from %s.", workdir, resume)
-        controller = controller_lib.Controller.resume(config, workdir, **kwargs)
+        controller = resume_controller(config, workdir, kwargs)
     else:
         controller = create_controller(config, workdir, kwargs)
     population = run(controller)

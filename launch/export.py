@@ -51,7 +51,8 @@ def main(argv):
     try:
         loaded = state_lib.load_state(_STATE.value)
     except (OSError, state_lib.StateError) as error:
-        raise SystemExit(f"export: --state: {error}") from None
+        text = state_lib.with_earlier(error, _STATE.value, "--state")
+        raise SystemExit(f"export: --state: {text}") from None
     population = loaded.population
     if _TASK.value is not None and _TASK.value not in population.tasks:
         raise SystemExit(

@@ -35,7 +35,8 @@ def main(argv):
     try:
         files = report.write_report(_STATE.value, _OUTPUT.value)
     except (OSError, state_lib.StateError) as error:
-        raise SystemExit(f"report: --state: {error}") from None
+        text = state_lib.with_earlier(error, _STATE.value, "--state")
+        raise SystemExit(f"report: --state: {text}") from None
     print("Report:")
     for name, path in files.items():
         print(f"  {name:<24} {path}")

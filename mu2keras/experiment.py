@@ -8,6 +8,7 @@ from it. `check_config` fails fast, naming the field, before any work.
 import ml_collections
 
 from mu2keras import architecture
+from mu2keras import config_checks
 from mu2keras import pretrained
 from mu2keras import roots
 from mu2keras.architecture import VARIANT_KEY
@@ -27,6 +28,10 @@ def default_config():
         "private:cmaterdb/telugu",
     ]
     c.data_dir = ""  # TFDS / embedded data folder ("" = defaults).
+    # A user-task hook, "module:function" (`mu2keras.tasks.task_hook`): a
+    # function returning a list of `from_arrays` / `from_datasets` tasks,
+    # which `tasks` may then name. "" = none.
+    c.user_tasks = ""
     # The root (spec §1.3): random, an AugReg .npz, a keras-hub preset, or
     # a task's best path promoted from another system.
     c.root = ml_collections.ConfigDict()
@@ -85,6 +90,7 @@ def check_config(config):
     """Raises ValueError naming the first bad field of `config`."""
     if not config.tasks:
         raise ValueError("config.tasks is empty: name at least one task.")
+    config_checks.check_fields(config)
     _positive(config, "num_task_iters", "num_samples_per_task")
     method_lib.check_num_candidates(config.num_candidates)
     _positive(config, "batch_size", "num_validations")
@@ -174,10 +180,12 @@ def hparam_space(config):
     if method.adapter_layers is not None:
         defaults["adapter_layers"] = method.adapter_layers
         defaults["adapter_dim"] = method.adapter_dim
-    if "ds_image_size" in ranges and not config.root.promote_from:
-        ranges["ds_image_size"] = _image_sizes(
-            ranges["ds_image_size"], root_variant(config).patch_size
-        )
+    patch = None  # A promoted root's patch is known once it is loaded.
+    if not config.root.promote_from:
+        patch = root_variant(config).patch_size
+    config_checks.check_hparams(defaults, patch)
+    if "ds_image_size" in ranges and patch:
+        ranges["ds_image_size"] = _image_sizes(ranges["ds_image_size"], patch)
     search_space.validate(defaults, ranges)
     return defaults, ranges
 

@@ -11,13 +11,31 @@ to run (`tf.saved_model.load`, TF Serving, `saved_model_cli`). Signatures:
   `LOGIT_PADDING` (the lowest finite float32), `classes` and
   `num_classes`; each example runs only its own task's path
   (`tf.dynamic_partition` / `tf.dynamic_stitch`), so a batch can mix tasks;
-* `task_names`: no input → `task_names`, `signature_names`, `num_classes`
-  and `image_sizes` (one entry per task index), and `logit_padding`.
+* the uint8 twin of each of these, named with `UINT8` appended
+  (`task_cmaterdb_bangla_uint8`, `routed_uint8`);
+* `task_names`: no input → `task_names`, `signature_names`,
+  `uint8_signature_names`, `num_classes` and `image_sizes` (one entry per
+  task index), and `logit_padding`.
 
-`images` are float32 `(batch, H, W, 1 or 3)` in [-1, 1], any H and W:
-grey is tiled to RGB and each task resizes to its own resolution, in the
-graph (`mu2keras.routing.prepare_images`). A wrong rank or channel count
-fails with a message saying so; another dtype is refused by the signature.
+`images` are `(batch, H, W, 1 or 3)`, any H and W: grey is tiled to RGB
+and each task resizes to its own resolution, in the graph
+(`mu2keras.routing.prepare_images`). float32 signatures take values in
+[-1, 1]; uint8 ones take [0, 255], scaled as the input pipeline does
+(`x / 127.5 - 1`): their logits are bitwise equal to the float32 ones on
+the pipeline's images. The graph checks the whole batch and names the
+problem (`InvalidArgumentError`): rank, channels, a float outside [-1, 1]
+or NaN (giving min, max and NaN count), a `task_index` that is not one
+index in [0, tasks) per image. A tensor of another dtype is refused.
+Clients that convert arrays to the signature's dtype first
+(`saved_model_cli run`, numpy arrays given to a loaded signature) cast
+silently, where no graph can see it: integer images sent to a float32
+signature arrive in [0, 255] and fail the range check (unless all are 0
+or 1), float64 ones are rounded to float32, and floats sent to a uint8
+signature arrive truncated to integers.
+
+Each task signature's logits are bitwise equal to its path run as a
+`tf.function` on the same batch, and within float32 rounding of eager
+`Population.predict` (tests/system/serving_inputs_test.py: the bound).
 
 Every unique component's variables are saved once and shared by all the
 signatures that use them. Exports are written to a temporary directory,
@@ -39,7 +57,13 @@ from mu2keras.routing import LOGIT_PADDING
 
 ROUTED = "routed"
 TASK_NAMES = "task_names"
-_RESERVED = {ROUTED, TASK_NAMES, "serving_default"}
+# The uint8 twin of a float32 signature is named `name + UINT8`.
+UINT8 = "_uint8"
+_RESERVED = {ROUTED, ROUTED + UINT8, TASK_NAMES, "serving_default"}
+_RANGE_HINT = (
+    f" (uint8 images in [0, 255] go to the `*{UINT8}` signature of the "
+    "same name)"
+)
 
 
 def signature_name(task):
@@ -48,20 +72,44 @@ def signature_name(task):
 
 
 def signature_names(tasks):
-    """Distinct signature names for `tasks` (dict task -> name)."""
+    """Distinct signature names for `tasks` (dict task -> name).
+
+    Each name `n` also keeps `n + UINT8` free, for its uint8 twin.
+    """
     result, used = {}, set(_RESERVED)
     for task in tasks:
         name, suffix = signature_name(task), 2
-        while name in used:
+        while name in used or name + UINT8 in used:
             name, suffix = f"{signature_name(task)}_{suffix}", suffix + 1
-        used.add(name)
+        used.update([name, name + UINT8])
         result[task] = name
     return result
 
 
-def _images_spec():
+def _images_spec(dtype=tf.float32):
     # Unknown rank, so that a wrong rank reaches our own clear message.
-    return tf.TensorSpec(None, tf.float32, name="images")
+    return tf.TensorSpec(None, dtype, name="images")
+
+
+def _image_check(dtype):
+    """A graph: `images` of `dtype` -> checked float32 images in [-1, 1].
+
+    Rank 4 and 1 or 3 channels, checked on the whole batch (before the
+    routed endpoint splits it, so that messages give its shape); uint8 is
+    scaled as the input pipeline does, float32 must be in [-1, 1]. One
+    `tf.function` per dtype, shared by its signatures: the SavedModel holds
+    it once.
+    """
+
+    def check(images):
+        images = routing.check_channels(routing.check_rank(images))
+        if dtype == tf.uint8:
+            return routing.from_uint8(images)
+        return routing.check_range(images, _RANGE_HINT)
+
+    return tf.function(
+        check, input_signature=[_images_spec(dtype)], autograph=False
+    )
 
 
 class _Kernels:
@@ -189,37 +237,25 @@ def _task_paths(population, tasks):
     return result, kernels
 
 
-def _task_endpoint(task):
+def _task_endpoint(task, dtype, check):
     def serve(images):
-        logits = task.logits(images)
+        logits = task.logits(check(images))
         classes = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return {"logits": logits, "classes": classes}
 
-    return tf.function(serve, input_signature=[_images_spec()], autograph=False)
+    return tf.function(
+        serve, input_signature=[_images_spec(dtype)], autograph=False
+    )
 
 
-def _routed_endpoint(tasks):
+def _routed_endpoint(tasks, dtype, check):
     max_classes = max(task.num_classes for task in tasks)
     num_classes = tf.constant([t.num_classes for t in tasks], tf.int32)
 
     def serve(images, task_index):
-        images = routing.check_rank(images)
-        batch = tf.shape(images)[0]
-        valid = tf.logical_and(
-            tf.equal(tf.size(task_index), batch),
-            tf.reduce_all((task_index >= 0) & (task_index < len(tasks))),
-        )
-        message = (
-            f"task_index must hold one task index in [0, {len(tasks)}) per "
-            "image; got task_index, batch size:"
-        )
-        task_index = routing.checked(
-            task_index, valid, [message, task_index, batch]
-        )
-        # Never taken (the check fails first); it keeps TF's shape inference
-        # from failing on a bad task_index before the check can run.
-        task_index = tf.cond(
-            valid, lambda: task_index, lambda: tf.zeros([batch], tf.int32)
+        images = check(images)
+        task_index = routing.check_task_index(
+            task_index, tf.shape(images)[0], len(tasks)
         )
         positions = tf.range(tf.shape(task_index)[0])
         part_images = tf.dynamic_partition(images, task_index, len(tasks))
@@ -240,7 +276,11 @@ def _routed_endpoint(tasks):
             "num_classes": tf.gather(num_classes, task_index),
         }
 
-    signature = [_images_spec(), tf.TensorSpec([None], tf.int32, "task_index")]
+    # task_index of any shape, so that a wrong one reaches our message.
+    signature = [
+        _images_spec(dtype),
+        tf.TensorSpec(None, tf.int32, "task_index"),
+    ]
     return tf.function(serve, input_signature=signature, autograph=False)
 
 
@@ -249,6 +289,9 @@ def _names_endpoint(tasks, names):
         return {
             "task_names": tf.constant([t.name for t in tasks]),
             "signature_names": tf.constant([names[t.name] for t in tasks]),
+            "uint8_signature_names": tf.constant(
+                [names[t.name] + UINT8 for t in tasks]
+            ),
             "num_classes": tf.constant([t.num_classes for t in tasks]),
             "image_sizes": tf.constant([t.image_size for t in tasks]),
             "logit_padding": tf.constant(LOGIT_PADDING, tf.float32),
@@ -293,8 +336,12 @@ def export_system(
     module = tf.Module()
     # Tracked once each, whatever the number of signatures using them.
     module.component_variables = kernels.variables
-    endpoints = {names[t.name]: _task_endpoint(t) for t in paths}
-    endpoints[ROUTED] = _routed_endpoint(paths)
+    endpoints = {}
+    for dtype, suffix in ((tf.float32, ""), (tf.uint8, UINT8)):
+        check = _image_check(dtype)
+        for t in paths:
+            endpoints[names[t.name] + suffix] = _task_endpoint(t, dtype, check)
+        endpoints[ROUTED + suffix] = _routed_endpoint(paths, dtype, check)
     endpoints[TASK_NAMES] = _names_endpoint(paths, names)
     # Signatures only: functions kept on the module would be saved again.
     signatures = {

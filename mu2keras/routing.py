@@ -4,7 +4,9 @@ Inference for a task runs only that task's path, so its cost is bounded by
 the root architecture whatever the number of tasks. A path expects
 `(batch, S, S, 3)` images in [-1, 1] at its own resolution S
 (`ds_image_size`, spec §1.7); `prepare_images` brings any image batch there,
-in eager code and inside exported graphs alike.
+in eager code and inside exported graphs alike. The exported signatures
+also check their inputs at run time (`check_rank`, `check_channels`,
+`check_range`, `check_task_index`) and scale uint8 ones (`from_uint8`).
 """
 
 import numpy as np
@@ -95,6 +97,100 @@ def check_rank(images):
     return tf.ensure_shape(images, [None, None, None, None])
 
 
+def check_task_index(task_index, batch, num_tasks):
+    """`task_index` once it holds one index in [0, num_tasks) per image.
+
+    Args:
+        task_index: an int32 tensor of any shape (a wrong one is named).
+        batch: a scalar int32 tensor, the number of images.
+        num_tasks: int.
+    """
+    is_vector = tf.equal(tf.rank(task_index), 1)
+    task_index = checked(
+        task_index,
+        is_vector,
+        [
+            "task_index must have shape (batch,); got shape",
+            tf.shape(task_index),
+        ],
+    )
+    # Static rank 1; a no-op on the vectors that pass the check.
+    task_index = tf.reshape(task_index, [-1])
+    valid = tf.logical_and(
+        tf.equal(tf.size(task_index), batch),
+        tf.reduce_all((task_index >= 0) & (task_index < num_tasks)),
+    )
+    message = (
+        f"task_index must hold one task index in [0, {num_tasks}) per "
+        "image; got task_index, batch size:"
+    )
+    task_index = checked(task_index, valid, [message, task_index, batch])
+    # Never taken (the check fails first); it keeps TF's shape inference
+    # from failing on a bad task_index before the check can run.
+    return tf.cond(
+        valid, lambda: task_index, lambda: tf.zeros([batch], tf.int32)
+    )
+
+
+def check_channels(images):
+    """Checks at run time that rank-4 `images` have 1 or 3 channels."""
+    channels = tf.shape(images)[-1]
+    return checked(
+        images,
+        tf.logical_or(tf.equal(channels, 1), tf.equal(channels, 3)),
+        [
+            "images must have 1 (grey) or 3 (RGB) channels; got shape",
+            tf.shape(images),
+        ],
+    )
+
+
+def check_range(images, hint=""):
+    """`images` once they hold only numbers in [-1, 1]; else an error.
+
+    NaN fails the check too. The message gives the smallest and largest
+    number and the count of NaN, so that, say, an image in [0, 255] is
+    recognised at once. Those are computed only when the check fails: it
+    costs one comparison per value.
+
+    Args:
+        images: a float tensor of any shape.
+        hint: str. Appended to the message's first sentence.
+    """
+    in_range = tf.reduce_all(tf.logical_and(images >= -1.0, images <= 1.0))
+
+    def fail():
+        nan = tf.math.is_nan(images)
+        numbers = tf.where(nan, tf.zeros_like(images), images)
+        message = [
+            f"images must be float32 numbers in [-1, 1]{hint}; got min, "
+            "max and NaN count:",
+            tf.reduce_min(numbers),
+            tf.reduce_max(numbers),
+            tf.math.count_nonzero(nan),
+        ]
+        with tf.control_dependencies([tf.debugging.Assert(in_range, message)]):
+            return tf.identity(in_range)
+
+    passed = tf.cond(in_range, lambda: in_range, fail)
+    if tf.executing_eagerly():
+        return images
+    with tf.control_dependencies([passed]):
+        return tf.identity(images)
+
+
+def from_uint8(images):
+    """uint8 images in [0, 255] -> float32 in [-1, 1].
+
+    The input pipeline's values (`mu2keras.tasks.pipeline.to_float_rgb`:
+    `x / 127.5 - 1`, IEEE float32), looked up in a table of 256: in a
+    graph, TF's optimizer would turn the division into a multiplication by
+    the reciprocal, which differs in the last bit for 111 of the values.
+    """
+    table = np.arange(256, dtype=np.float32) / np.float32(127.5) - 1
+    return tf.gather(tf.constant(table), tf.cast(images, tf.int32))
+
+
 def _to_rgb(images):
     channels = images.shape[-1]
     if channels is not None:
@@ -104,17 +200,9 @@ def _to_rgb(images):
                 f"{images.shape}."
             )
         return tf.tile(images, [1, 1, 1, 3]) if channels == 1 else images
-    channels = tf.shape(images)[-1]
-    images = checked(
-        images,
-        tf.logical_or(tf.equal(channels, 1), tf.equal(channels, 3)),
-        [
-            "images must have 1 (grey) or 3 (RGB) channels; got shape",
-            tf.shape(images),
-        ],
-    )
+    images = check_channels(images)
     images = tf.cond(
-        tf.equal(channels, 1),
+        tf.equal(tf.shape(images)[-1], 1),
         lambda: tf.tile(images, [1, 1, 1, 3]),
         lambda: images,
     )

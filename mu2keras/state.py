@@ -31,6 +31,8 @@ import collections
 import hashlib
 import re
 
+import tensorflow as tf
+
 from mu2keras import state_codec
 from mu2keras import storage
 from mu2keras.state_codec import StateError
@@ -48,11 +50,14 @@ _STATE_NAME = re.compile(r"^state_(\d+)_(\d+)$")
 __all__ = [
     "State",
     "StateError",
+    "earlier_state",
     "latest_state",
     "list_states",
     "load_state",
     "save_state",
     "state_name",
+    "verify_state",
+    "with_earlier",
 ]
 
 State = collections.namedtuple(
@@ -105,6 +110,15 @@ def save_state(population, workdir, loop, generation=0, config=None, keep=None):
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         raise ValueError(f"`keep` must be an int >= 1 or None; got {keep!r}.")
     final = storage.join(workdir, name)
+    tmp = storage.temp_path(final)
+    # Encoded before anything on disk changes: a population that a load
+    # could not rebuild is refused with the workdir untouched.
+    structure, history, tensors = state_codec.encode(population)
+    files = {
+        STRUCTURE: state_codec.to_json(structure, storage.join(tmp, STRUCTURE)),
+        HISTORY: state_codec.to_json(history, storage.join(tmp, HISTORY)),
+        CONFIG: state_codec.to_json(config or {}, storage.join(tmp, CONFIG)),
+    }
     current = _last_name(workdir)
     if name in storage.names(workdir):
         if name == current:
@@ -115,14 +129,7 @@ def save_state(population, workdir, loop, generation=0, config=None, keep=None):
         # Complete but never pointed to (a crash before LAST moved), or an
         # old state: not needed to recover.
         storage.rmtree(final)
-    tmp = storage.temp_path(final)
     storage.makedirs(tmp)
-    structure, history, tensors = state_codec.encode(population)
-    files = {
-        STRUCTURE: state_codec.to_json(structure, storage.join(tmp, STRUCTURE)),
-        HISTORY: state_codec.to_json(history, storage.join(tmp, HISTORY)),
-        CONFIG: state_codec.to_json(config or {}, storage.join(tmp, CONFIG)),
-    }
     for filename, data in files.items():
         storage.write(storage.join(tmp, filename), data)
     _save_weights(storage.join(tmp, WEIGHTS), tensors)
@@ -208,34 +215,17 @@ def load_state(path):
         A `State`.
 
     Raises:
-        StateError: naming the file, for a missing or unreadable file, an
-            unknown format version, a size (truncation) or checksum
-            mismatch, or inconsistent contents.
+        StateError: naming the file, for a `LAST` that names no state, a
+            missing or unreadable file, an unknown format version, a size
+            (truncation) or checksum mismatch, or inconsistent contents.
+            Nothing is parsed before the manifest and every file's size
+            and checksum are verified. An older state is never loaded
+            instead: `earlier_state(path)` names one, for the user to pick.
     """
-    directory = latest_state(path)
-    if directory is None:
-        directory = path
-    manifest_file = storage.join(directory, MANIFEST)
-    if MANIFEST not in storage.names(directory):
-        raise StateError(
-            f"No state at {path}: missing {manifest_file} (and no "
-            f"{storage.join(path, LAST)})."
-        )
-    manifest = state_codec.from_json(storage.read(manifest_file), manifest_file)
-    _check_manifest(manifest, manifest_file)
-    contents = _verify_files(directory, manifest["files"])
-    structure = state_codec.from_json(
-        contents[STRUCTURE], storage.join(directory, STRUCTURE)
-    )
-    history = state_codec.from_json(
-        contents[HISTORY], storage.join(directory, HISTORY)
-    )
-    config = state_codec.from_json(
-        contents[CONFIG], storage.join(directory, CONFIG)
-    )
+    directory, manifest, parsed = _verified(path)
     population = state_codec.decode(
-        structure,
-        history,
+        parsed[STRUCTURE],
+        parsed[HISTORY],
         storage.join(directory, WEIGHTS),
         (
             storage.join(directory, STRUCTURE),
@@ -246,9 +236,121 @@ def load_state(path):
         population,
         manifest["loop"],
         manifest["generation"],
-        config,
+        parsed[CONFIG],
         directory,
     )
+
+
+def verify_state(path):
+    """Checks a state as `load_state` does, but builds nothing.
+
+    Returns:
+        A `State` whose `population` is None.
+
+    Raises:
+        StateError: as `load_state`, but for the population's contents.
+    """
+    directory, manifest, parsed = _verified(path)
+    loop, generation = manifest["loop"], manifest["generation"]
+    return State(None, loop, generation, parsed[CONFIG], directory)
+
+
+def earlier_state(path, finished=False):
+    """The newest complete state older than the one `path` names, or None.
+
+    To offer it when that state cannot be loaded (never loaded in its
+    place). Looked for in `path`, or the parent of a `state_*` directory;
+    with no usable `LAST`, any state there counts as earlier.
+
+    Args:
+        path: str. As for `load_state`.
+        finished: bool. Only states saved at the end of a task
+            (generation 0), those `continue_from` accepts.
+
+    Returns:
+        The state directory whose manifest and every file verify, or None.
+    """
+    workdir, bound = path, None
+    try:
+        name = _last_name(path)
+    except (StateError, tf.errors.OpError):
+        name = None  # No usable LAST: every state is a candidate.
+    if name is None and LAST not in storage.names(path):
+        parent, base = storage.split(path)
+        if _STATE_NAME.match(base):
+            workdir, name = parent, base
+    if name is not None:
+        bound = tuple(map(int, _STATE_NAME.match(name).groups()))
+    for loop, generation, name in reversed(list_states(workdir)):
+        later = bound is not None and (loop, generation) >= bound
+        if later or (finished and generation):
+            continue
+        try:
+            return _verified(storage.join(workdir, name))[0]
+        except StateError:
+            continue
+    return None
+
+
+def with_earlier(error, path, flag, finished=False):
+    """A launcher's message for `error`, loading `path`: "ERROR. An earlier
+    complete state exists: P; pass FLAG=P to use it.", P the
+    `earlier_state(path, finished)`; only "ERROR." if there is none."""
+    text = str(error).rstrip(".") + "."
+    earlier = earlier_state(path, finished)
+    if earlier is None:
+        return text
+    return (
+        f"{text} An earlier complete state exists: {earlier}; pass {flag}="
+        f"{earlier} to use it."
+    )
+
+
+def _verified(path):
+    """(directory, manifest, {JSON file: parsed}) of the state `path` names.
+
+    The manifest is checked, then every file's size and sha256, and only
+    then is any JSON parsed.
+    """
+    try:
+        directory = _state_directory(path)
+        manifest_file = storage.join(directory, MANIFEST)
+        manifest = state_codec.from_json(
+            storage.read(manifest_file), manifest_file
+        )
+        _check_manifest(manifest, manifest_file)
+        contents = _verify_files(directory, manifest["files"])
+    except tf.errors.OpError as error:  # E.g. permission denied.
+        raise StateError(f"Cannot read the state at {path}: {error}") from None
+    parsed = {
+        filename: state_codec.from_json(data, storage.join(directory, filename))
+        for filename, data in contents.items()
+    }
+    return directory, manifest, parsed
+
+
+def _state_directory(path):
+    """The state directory `path` names (its `LAST`'s, or itself), with a
+    manifest; raises `StateError` naming what is missing."""
+    name = _last_name(path)
+    if name is None:
+        if MANIFEST not in storage.names(path):
+            raise StateError(
+                f"No state at {path}: missing {storage.join(path, MANIFEST)} "
+                f"(and no {storage.join(path, LAST)})."
+            )
+        return path
+    pointer, directory = storage.join(path, LAST), storage.join(path, name)
+    if name not in storage.names(path):
+        raise StateError(
+            f"{pointer} names {name}, but there is no {directory} (deleted)."
+        )
+    if MANIFEST not in storage.names(directory):
+        raise StateError(
+            f"{directory}, named by {pointer}, is incomplete: missing "
+            f"{storage.join(directory, MANIFEST)}."
+        )
+    return directory
 
 
 def _check_manifest(manifest, filename):

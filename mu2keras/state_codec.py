@@ -7,12 +7,21 @@ and its momentum trace, are stored once in a TensorFlow tensor bundle
 (`SaveV2` / `RestoreV2`, the format of TF checkpoints) under the keys
 `component/{id}/{variable_key}` and `momentum/{id}/{variable_key}`.
 
-Loading executes nothing: layers are rebuilt only as one of the component
-layer classes (`mu2keras.component.LAYER_CLASSES`), from their JSON config.
+Loading executes nothing it reads: a layer is rebuilt only as one of the
+component layer classes (`mu2keras.component.LAYER_CLASSES`), or as a
+subclass of one that the running process registered with
+`keras.saving.register_keras_serializable` (stored under its registered
+name; nothing named by a state is imported). It is built from its
+constructor arguments alone: the named `__init__` parameters of its classes
+down to the component class, plus `name`, `trainable` and `dtype` (a policy
+name), each a number, string, bool, null or a list of them. A save refuses
+a component that a load could not rebuild this way, before writing anything.
 """
 
+import inspect
 import json
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -58,15 +67,124 @@ def _variable_specs(variables):
     ]
 
 
+# The `keras.layers.Layer` arguments a component's config holds.
+_LAYER_ARGUMENTS = ("name", "trainable", "dtype")
+_REGISTER = "@keras.saving.register_keras_serializable(package=...)"
+
+
+def _component_base(cls):
+    """The component layer class `cls` is or derives from, or None."""
+    for klass in getattr(cls, "__mro__", ()):
+        if LAYER_CLASSES.get(klass.__name__) is klass:
+            return klass
+    return None
+
+
+def _arguments(cls):
+    """The config keys a state may give `cls` (see the module docstring)."""
+    mro = cls.__mro__
+    names = set(_LAYER_ARGUMENTS)
+    for klass in mro[: mro.index(_component_base(cls)) + 1]:
+        if "__init__" in vars(klass):
+            parameters = inspect.signature(klass.__init__).parameters
+            names.update(
+                p.name
+                for p in list(parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            )
+    return names
+
+
+def _is_plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (np.bool_, np.number, np.str_)):
+        return True
+    return isinstance(value, (list, tuple)) and all(map(_is_plain, value))
+
+
+def _config_problem(cls, config):
+    """What keeps `config` from being `cls`'s constructor arguments, or None."""
+    if not isinstance(config, dict):
+        return f"its config is {type(config).__name__}, not an object"
+    allowed = _arguments(cls)
+    for key, value in config.items():
+        if key not in allowed:
+            return (
+                f"config key {key!r} is not a constructor argument of "
+                f"{cls.__name__} (those are {sorted(allowed)})"
+            )
+        if not _is_plain(value):
+            return (
+                f"config key {key!r} holds {type(value).__name__} "
+                f"{_short(value)}; a state stores a constructor argument "
+                "only as a number, string, bool, null or a list of them"
+            )
+    if not isinstance(config.get("dtype"), str):
+        return (
+            f"config key 'dtype' is {config.get('dtype')!r}; expected a "
+            "dtype policy name"
+        )
+    try:
+        inspect.signature(cls.__init__).bind(None, **config)
+    except TypeError as e:
+        return f"its config does not fit {cls.__name__}: {e}"
+    return None
+
+
+def _short(value, limit=80):
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _class_name(component):
+    """The name a state stores for the component's layer class.
+
+    A component layer class by its class name (as states always have); a
+    subclass by its registered Keras name, which loading looks up among the
+    classes registered in the running process.
+    """
+    cls = type(component.layer)
+    where = f"Cannot save component {component.id} ({component.name})"
+    if LAYER_CLASSES.get(cls.__name__) is cls:
+        return cls.__name__
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
+    base = _component_base(cls)
+    if base is None:
+        raise ValueError(
+            f"{where}: its layer is a {qualname}, neither a component layer "
+            f"class ({', '.join(sorted(LAYER_CLASSES))}) nor a subclass of "
+            "one."
+        )
+    name = keras.saving.get_registered_name(cls)
+    if name in LAYER_CLASSES or (
+        keras.saving.get_registered_object(name) is not cls
+    ):
+        raise ValueError(
+            f"{where}: its layer class {qualname} subclasses "
+            f"mu2keras.layers.{base.__name__} but is not registered with "
+            "Keras, so a loaded state could not rebuild it. Decorate the "
+            f"class with {_REGISTER} (and import its module before loading)."
+        )
+    return name
+
+
 def _component_structure(component):
     layer = component.layer
+    class_name = _class_name(component)
     config = layer.get_config()
     # A policy name, not a serialized Keras object: nothing to deserialize.
     config["dtype"] = layer.dtype_policy.name
+    problem = _config_problem(type(layer), config)
+    if problem:
+        raise ValueError(
+            f"Cannot save component {component.id} ({component.name}, "
+            f"{class_name}): {problem}."
+        )
     momentum = component.momentum
     return {
         "id": component.id,
-        "class_name": type(layer).__name__,
+        "class_name": class_name,
         "config": config,
         "build_config": layer.get_build_config(),
         "train_locks": sorted(component.locks),
@@ -147,18 +265,32 @@ def _restore(prefix, specs, scope, filename):
     return result
 
 
-def _decode_component(record, prefix, filename):
-    cls = LAYER_CLASSES.get(record.get("class_name"))
-    if cls is None:
+def _layer_class(record, filename):
+    """The class a component record names: a component layer class or a
+    registered subclass of one. Only looks names up; imports nothing."""
+    name = record.get("class_name")
+    cls = LAYER_CLASSES.get(name)
+    if cls is None and isinstance(name, str):
+        cls = keras.saving.get_registered_object(name)
+    if not isinstance(cls, type) or _component_base(cls) is None:
         raise StateError(
-            f"{filename}: component {record.get('id')} has class "
-            f"{record.get('class_name')!r}; known: {sorted(LAYER_CLASSES)}."
+            f"{filename}: component {record.get('id')} has class {name!r}; "
+            f"known: {sorted(LAYER_CLASSES)} and their subclasses registered "
+            f"in this process (a subclass of your own: decorate it with "
+            f"{_REGISTER} and import its module before loading)."
         )
+    return cls
+
+
+def _decode_component(record, prefix, filenames):
+    structure_file, filename = filenames
+    cls = _layer_class(record, structure_file)
     config = record["config"]
-    if not isinstance(config.get("dtype"), str):
+    problem = _config_problem(cls, config)
+    if problem:
         raise StateError(
-            f"{filename}: component {record['id']} has dtype "
-            f"{config.get('dtype')!r}; expected a dtype policy name."
+            f"{structure_file}: component {record['id']} "
+            f"({record['class_name']}): {problem}."
         )
     layer = cls.from_config(config)
     build_config = dict(record["build_config"])
@@ -197,7 +329,7 @@ def decode(structure, history, prefix, filenames):
     try:
         components = {}
         for record in structure["components"]:
-            component = _decode_component(record, prefix, weights_file)
+            component = _decode_component(record, prefix, filenames)
             components[component.id] = component
         paths = {}
         for record in sorted(structure["paths"], key=lambda r: r["id"]):

@@ -8,8 +8,10 @@
   checks that `LAST` still names the state the controller started from
   (nothing else wrote there since it was made), repairs the SavedModel
   (`mu2keras.workdir_export`), and releases the lease however the run
-  ends. In a multi-worker run only the chief takes the lease (`is_chief`:
-  the worker that checkpoints, host 0 of a TPU pod slice).
+  ends. In a multi-worker run only the chief takes the lease, and only it
+  writes states and the SavedModel (`is_chief`: the worker that
+  checkpoints, host 0 of a TPU pod slice); the others train the same
+  candidates in step and write nothing.
 """
 
 import contextlib

@@ -39,6 +39,7 @@ from mu2keras.evolution import score as score_lib
 from mu2keras.evolution import selection
 from mu2keras.tasks import registry
 from mu2keras.tasks import task as task_lib
+from mu2keras.tasks import task_hook
 from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import trainer as trainer_lib
 
@@ -55,8 +56,11 @@ class Controller:
         config: the experiment `ConfigDict` (`mu2keras.experiment`).
         workdir: str. Where states and the SavedModel go (local or gs://).
         population: the `Population`.
-        tasks: dict name -> `Task` for user tasks; other names are looked
-            up in the registry.
+        tasks: dict name -> `Task` for user tasks, each keyed by its own
+            name, or None for those of the config's hook
+            (`config.user_tasks`); other names are looked up in the
+            registry. Checked against `config.tasks` here
+            (`mu2keras.tasks.task_hook.resolve_tasks`).
         strategy: `tf.distribute.Strategy` or None (the default one).
         loop, generation: int. Where to start (0, 0 for a new run).
         rng_state: dict or None. A saved generator state to resume.
@@ -96,7 +100,7 @@ class Controller:
         if rng_state is not None:
             self.rng.bit_generator.state = rng_state
         self._seed_order = seed_order
-        self._tasks = dict(tasks or {})
+        self._tasks = task_hook.resolve_tasks(config, tasks)
         self.progress = progress or progress_lib.Progress()
         self.accuracy_matrix = list(accuracy_matrix or [])
         self.trainer = trainer_lib.Trainer(
@@ -124,6 +128,7 @@ class Controller:
         workdir that holds a run is refused (`Controller.resume` it)."""
         defaults, _ = experiment.check_config(config)
         workdir_lib.check_new(workdir)
+        kwargs["tasks"] = task_hook.resolve_tasks(config, kwargs.get("tasks"))
         if continue_from:
             loaded = state_lib.load_state(continue_from)
             population = loaded.population
@@ -229,9 +234,10 @@ class Controller:
             accuracy_record.row(pop, self.loop, task.name, self._test, measured)
         )
         self.loop, self.generation = self.loop + 1, 0
-        self._save(sampler=None)
-        if self.config.export_saved_model:
-            workdir_export.refresh(pop, self.workdir)
+        if workdir_lib.is_chief(self.trainer.strategy):
+            self._save(sampler=None)
+            if self.config.export_saved_model:
+                workdir_export.refresh(pop, self.workdir)
         logging.info(
             "Task %s done (loop %d/%d): best path %s, validation %.4f, "
             "test %.4f.",
@@ -413,7 +419,8 @@ class Controller:
     def _maybe_save_intermediate(self, sampler):
         elapsed = time.monotonic() - self._last_save
         if (
-            self.generation < self.num_generations
+            workdir_lib.is_chief(self.trainer.strategy)
+            and self.generation < self.num_generations
             and elapsed >= self.config.intermediate_state_secs
         ):
             self._save(sampler)

@@ -84,6 +84,7 @@ def _to_uint8(images, where, value_range):
         return images.astype(np.uint8)
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"{where}: unsupported image dtype {images.dtype}.")
+    _check_no_nan(images, where)
     if value_range is None:
         raise ValueError(
             f"{where}: {images.dtype} images need `value_range=(low, high)`, "
@@ -98,6 +99,17 @@ def _to_uint8(images, where, value_range):
         )
     scaled = np.round((images - low) / (high - low) * 255.0)
     return scaled.astype(np.uint8)
+
+
+def _check_no_nan(images, where):
+    nan = np.isnan(images)
+    if nan.any():
+        per_image = nan.reshape(len(images), -1).any(axis=1)
+        raise ValueError(
+            f"{where}: images hold {int(nan.sum())} NaN values, in "
+            f"{int(per_image.sum())} of {len(images)} images (the first: "
+            f"image {int(np.argmax(per_image))})."
+        )
 
 
 def parse_value_range(value_range):

@@ -5,6 +5,8 @@ validation or test split per class with a fixed seed
 (`splitting.stratified_split`); examples are then selected by position.
 """
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
@@ -83,7 +85,7 @@ def from_datasets(
         if ds is not None:
             where = f"Task {name!r} {split}"
             datasets[split] = _as_pairs(ds, where, value_range)
-            labels[split] = _read_labels(datasets[split])
+            labels[split] = _read_labels(datasets[split], where, value_range)
             if num_classes is not None:
                 checks.check_label_range(labels[split], num_classes, where)
     names, fractions = splitting.carve_plan(
@@ -158,6 +160,10 @@ def _as_pairs(ds, where, value_range):
     )
 
 
+# The assertion that float images lie in their value_range: its first item.
+_IMAGE_CHECK = "mu2keras: images outside value_range"
+
+
 def _image_converter(dtype, where, value_range):
     if dtype == tf.uint8:
         return lambda image: image
@@ -174,15 +180,45 @@ def _image_converter(dtype, where, value_range):
     low, high = checks.parse_value_range(value_range)
 
     def convert(image):
-        scaled = (tf.cast(image, tf.float32) - low) * (255.0 / (high - low))
+        image = tf.cast(image, tf.float32)
+        # NaN fails both comparisons; nothing is clipped silently.
+        inside = tf.reduce_all((image >= low) & (image <= high))
+        nan = tf.math.is_nan(image)
+        numbers = tf.where(nan, tf.zeros_like(image), image)
+        checked = tf.debugging.Assert(
+            inside,
+            [
+                _IMAGE_CHECK,
+                tf.reduce_min(numbers),
+                tf.reduce_max(numbers),
+                tf.math.count_nonzero(nan),
+            ],
+        )
+        with tf.control_dependencies([checked]):
+            scaled = (image - low) * (255.0 / (high - low))
         return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
 
     return convert
 
 
-def _read_labels(ds):
+def _read_labels(ds, where, value_range):
+    """The labels, in order; reading them also checks every image."""
     labels = ds.map(lambda image, label: label).as_numpy_iterator()
-    return np.fromiter(labels, dtype=np.int64)
+    try:
+        return np.fromiter(labels, dtype=np.int64)
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(
+            rf"{_IMAGE_CHECK}\] \[(\S+)\] \[(\S+)\] \[(\d+)\]", error.message
+        )
+        if found is None:
+            raise
+        low, high, nan = found.groups()
+        raise ValueError(
+            f"{where}: an image holds {nan} NaN values or numbers outside "
+            f"value_range {value_range} (its min {low}, max {high}, NaN "
+            "aside); map the images into value_range, or give the range "
+            "they are in."
+        ) from None
 
 
 def _select(ds, assignment, part):

@@ -86,6 +86,9 @@ def check_nonempty(name, labels):
 def infer_num_classes(label_arrays, num_classes, name):
     """Defaults `num_classes` to the largest label + 1; checks every label.
 
+    Given or inferred, the rule is the same: at least 2 classes, and the
+    labels of the splits together hold at least 2 distinct classes.
+
     Args:
         label_arrays: list of int arrays: train, validation, test labels.
         num_classes: int or None.
@@ -94,10 +97,16 @@ def infer_num_classes(label_arrays, num_classes, name):
     Returns:
         The number of classes.
     """
+    if num_classes is not None:
+        check_num_classes(num_classes)
+    present = np.unique(np.concatenate(label_arrays))
+    if len(present) < 2:
+        raise ValueError(
+            f"Task {name!r}: the labels hold a single class (unique values "
+            f"{present.tolist()}); a task needs at least 2 classes."
+        )
     if num_classes is None:
-        num_classes = max(int(a.max()) for a in label_arrays if a.size) + 1
-        num_classes = max(num_classes, 2)
-    check_num_classes(num_classes)
+        num_classes = int(present[-1]) + 1
     splits = ("train", "validation", "test")
     for split, labels in zip(splits, label_arrays, strict=True):
         checks.check_label_range(labels, num_classes, f"{name} {split}")

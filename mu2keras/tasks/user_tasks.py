@@ -10,6 +10,7 @@ import tensorflow as tf
 from mu2keras.tasks import checks
 from mu2keras.tasks import splitting
 from mu2keras.tasks.task import Task
+from mu2keras.tasks.task import check_num_classes
 from mu2keras.tasks.task import split_private
 
 
@@ -82,7 +83,9 @@ def from_arrays(
             {1, 3}; uint8, integers in [0, 255], or floats with
             `value_range`.
         labels: array. Train labels, integer class ids `[N]`.
-        num_classes: int or None. Defaults to the largest label + 1.
+        num_classes: int or None. Defaults to the largest label + 1. Given
+            or inferred, a task has at least 2 classes, and its labels hold
+            at least 2 distinct ones.
         validation: `(images, labels)` or None. None carves
             `validation_fraction` of each class out of the train data.
         test: `(images, labels)` or None. None carves `test_fraction` of each
@@ -97,6 +100,8 @@ def from_arrays(
         An `ArrayTask`.
     """
     name, private = split_private(name)
+    if num_classes is not None:
+        check_num_classes(num_classes)
     convert = _array_converter(name, value_range, num_classes)
     train = convert("train", images, labels)
     splits = {}

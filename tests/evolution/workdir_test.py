@@ -132,3 +132,14 @@ def test_only_the_chief_worker_holds_the_lease(monkeypatch):
     assert not workdir_lib.is_chief(strategy)
     monkeypatch.setenv("TPU_WORKER_ID", "0")
     assert workdir_lib.is_chief(strategy)
+
+
+def test_a_worker_that_is_not_the_chief_writes_nothing(tmp_path, monkeypatch):
+    # Host 1 of a pod slice runs the same loop as host 0, which writes.
+    monkeypatch.setenv("TPU_WORKER_ID", "1")
+    workdir = str(tmp_path / "run")
+    population = controller_lib.Controller.create(
+        config(), workdir, tasks=TASKS
+    ).run()
+    assert population.tasks == ["a", "b"]
+    assert not os.path.exists(workdir) or os.listdir(workdir) == []

@@ -86,6 +86,7 @@ def test_signatures_and_mapping(exported):
     loaded = tf.saved_model.load(directory)
     assert sorted(loaded.signatures) == sorted(
         ["task_a", "task_cmaterdb_b", "routed", "task_names", "serving_default"]
+        + ["task_a_uint8", "task_cmaterdb_b_uint8", "routed_uint8"]
     )
     info = loaded.signatures["task_names"]()
     assert [t.decode() for t in info["task_names"].numpy()] == [
@@ -256,6 +257,7 @@ def test_standalone_task_holds_only_its_path(exported, tmp_path):
     loaded = tf.saved_model.load(directory)
     assert sorted(loaded.signatures) == sorted(
         ["task_cmaterdb_b", "routed", "task_names", "serving_default"]
+        + ["task_cmaterdb_b_uint8", "routed_uint8"]
     )
     images = systems.images(3, size=12)
     np.testing.assert_allclose(
