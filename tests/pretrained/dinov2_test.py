@@ -256,7 +256,10 @@ def test_config_checkpoint_root_and_patch14_image_sizes(path):
     assert hparams[VARIANT_KEY]["approximate_gelu"] is False
     assert experiment.position_source(config).grid_size == 37
     config.hparams.ds_image_size = 32
-    with pytest.raises(ValueError, match="ds_image_size=32 is outside"):
+    with pytest.raises(ValueError, match="multiple of the root's patch size"):
+        experiment.check_config(config)
+    config.hparams.ds_image_size = 14  # One patch: below the range.
+    with pytest.raises(ValueError, match="ds_image_size=14 is outside"):
         experiment.check_config(config)
 
 
