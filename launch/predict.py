@@ -95,18 +95,13 @@ def read_inputs():
 
 def read_npy(path):
     """The batch of --npy: `(N, H, W, 1 or 3)`, uint8 or float in [-1, 1]."""
-    import io
-
     from mu2keras.tasks import package_data
 
     where = f"--npy={path}"
-    data = package_data.read_bytes(path)
-    if not data.startswith(b"\x93NUMPY"):
-        fail(f"{where} is no .npy file (write one with numpy.save).")
     try:
-        batch = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as error:  # A damaged header, or an object array.
-        fail(f"{where} is no readable .npy array: {error}")
+        batch = package_data.read_npy(path)
+    except ValueError as error:  # It names the file.
+        fail(f"--npy={error}")
     shape = batch.shape
     if batch.ndim == 3:
         batch = batch[..., None]
@@ -127,9 +122,8 @@ def read_image(path):
 
     from mu2keras.tasks import package_data
 
-    data = package_data.read_bytes(path)
     try:
-        image = tf.io.decode_image(data, expand_animations=False).numpy()
+        image = package_data.read_image(path)
     except tf.errors.InvalidArgumentError as error:
         # Without TF's "{{function_node ...}}" and "[Op:...]" parts.
         reason = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", error.message)
@@ -160,9 +154,8 @@ def check_values(images, where):
         fail(f"{where} holds floats in [{low}, {high}]; {expected}.")
 
 
-def to_float(image, name):
-    """uint8 [0, 255] -> float32 [-1, 1]; float images are checked."""
-    check_values(image, name)
+def to_float(image):
+    """uint8 [0, 255] -> float32 [-1, 1] (inputs are checked when read)."""
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 127.5 - 1.0
     return image.astype(np.float32)
@@ -226,8 +219,7 @@ def main(argv):
         items = examples or [(name, image, None) for name, image in inputs]
         print(f"{task}:")
         for name, image, label in items:
-            x = to_float(image, name)[None]
-            scores = tf.nn.softmax(logits(task, x)[0])
+            scores = tf.nn.softmax(logits(task, to_float(image)[None])[0])
             scores = scores.numpy()
             top = np.argsort(-scores)[: _TOP_K.value]
             guesses = ", ".join(

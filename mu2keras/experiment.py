@@ -91,14 +91,7 @@ def check_config(config):
     if not config.tasks:
         raise ValueError("config.tasks is empty: name at least one task.")
     config_checks.check_fields(config)
-    _positive(config, "num_task_iters", "num_samples_per_task")
     method_lib.check_num_candidates(config.num_candidates)
-    _positive(config, "batch_size", "num_validations")
-    _positive(
-        config,
-        "max_train_examples_between_validations",
-        "max_validation_examples",
-    )
     if config.max_validation_examples < config.batch_size:
         raise ValueError(
             f"config.max_validation_examples={config.max_validation_examples}"
@@ -146,15 +139,6 @@ def root_variant(config):
     if name:
         return architecture.get_variant(checkpoints.variant(name))
     return architecture.get_variant(config.root.variant)
-
-
-def _positive(config, *names):
-    for name in names:
-        value = config[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"config.{name} must be an int >= 1; got {value!r}."
-            )
 
 
 def hparam_space(config):

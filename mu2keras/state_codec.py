@@ -18,6 +18,7 @@ name), each a number, string, bool, null or a list of them. A save refuses
 a component that a load could not rebuild this way, before writing anything.
 """
 
+import functools
 import inspect
 import json
 
@@ -80,6 +81,7 @@ def _component_base(cls):
     return None
 
 
+@functools.cache  # Per class: every save and load asks for each component.
 def _arguments(cls):
     """The config keys a state may give `cls` (see the module docstring)."""
     mro = cls.__mro__
@@ -92,7 +94,7 @@ def _arguments(cls):
                 for p in list(parameters.values())[1:]
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             )
-    return names
+    return frozenset(names)
 
 
 def _is_plain(value):

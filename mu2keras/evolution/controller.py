@@ -111,6 +111,8 @@ class Controller:
             strict_improvement=self.method.strict,
             momentum_dtype=config.momentum_dtype,
         )
+        # Every host of a pod slice runs this loop; only the chief writes.
+        self._writes = workdir_lib.is_chief(self.trainer.strategy)
         self._fingerprints = None
         self._position_layer = None
         self._last_save = time.monotonic()
@@ -234,7 +236,7 @@ class Controller:
             accuracy_record.row(pop, self.loop, task.name, self._test, measured)
         )
         self.loop, self.generation = self.loop + 1, 0
-        if workdir_lib.is_chief(self.trainer.strategy):
+        if self._writes:
             self._save(sampler=None)
             if self.config.export_saved_model:
                 workdir_export.refresh(pop, self.workdir)
@@ -419,7 +421,7 @@ class Controller:
     def _maybe_save_intermediate(self, sampler):
         elapsed = time.monotonic() - self._last_save
         if (
-            workdir_lib.is_chief(self.trainer.strategy)
+            self._writes
             and self.generation < self.num_generations
             and elapsed >= self.config.intermediate_state_secs
         ):

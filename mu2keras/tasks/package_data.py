@@ -120,5 +120,16 @@ def read_image(path):
 
 
 def read_npy(path):
-    """Loads a `.npy` file; object arrays are refused (no pickle)."""
-    return np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
+    """Loads a `.npy` file; object arrays are refused (no pickle).
+
+    Raises:
+        ValueError: "PATH is no .npy file ..." or "PATH is no readable .npy
+            array: ..." (a damaged header, an object array).
+    """
+    data = read_bytes(path)
+    if not data.startswith(b"\x93NUMPY"):  # Else numpy blames pickling.
+        raise ValueError(f"{path} is no .npy file (write one with numpy.save).")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as error:
+        raise ValueError(f"{path} is no readable .npy array: {error}") from None
