@@ -4,7 +4,7 @@ Run from the repository root (2 shared cores, the DINOv2 root: 6 to
 14.5 minutes per 4-task system at budget 8, measured; docs/benchmarks.md):
 
     .venv/bin/python -m benchmarks.quality --budgets 8 --seeds 0
-    .venv/bin/python -m benchmarks.quality --budgets 8,16,32 \
+    .venv/bin/python -m benchmarks.quality --budgets 4,8,16 \
         --methods mu2net,finetune_all
     .venv/bin/python -m benchmarks.quality --root mu4   # issue 8's figures
     .venv/bin/python -m benchmarks.quality --smoke      # CI: about a minute
