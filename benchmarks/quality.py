@@ -87,6 +87,7 @@ def main(argv=None):
         root=args.root,
         rerun=args.rerun,
         kept_only=args.kept_only,
+        lr=args.lr,
     )
     runs, missing = [], []
     for budget in budgets:
@@ -172,6 +173,13 @@ def _parser():
         f"as many steps); the study's are {study_config.BUDGET_SIZES}.",
     )
     parser.add_argument(
+        "--lr",
+        default=None,
+        type=float,
+        help="Every method's learning rate (default: each its own, "
+        "configs/study.py's METHOD_LR); runs are kept per learning rate.",
+    )
+    parser.add_argument(
         "--kept_only",
         action="store_true",
         help="Grow nothing: report the runs kept under WORKDIR and list "
@@ -229,7 +237,10 @@ def _kept_or_grown(
     with `kept_only` when none is kept."""
     grown = "mu2net" if method == ALONE else method
     name = method if task is None else f"{method}-{task.split('/')[-1]}"
-    fingerprint = _fingerprint(grown, budget, seed, task, **context)
+    c = _config(grown, budget, seed, task, **context)
+    fingerprint = _fingerprint(c, context["root_dir"])
+    lr = c.hparams.opt_lr
+    name += f"_lr{lr:g}"  # Runs at other learning rates are kept apart.
     run_name = study.run_name(name, seed, budget)
     path = storage.join(base, "runs", run_name + ".json")
     if not rerun and storage.exists(path):
@@ -252,6 +263,7 @@ def _kept_or_grown(
         root=context["root"],
         budget=budget,
         name=name,
+        lr=lr,
         progress=counter,
     )
     directory = storage.join(base, run_name)
@@ -261,6 +273,7 @@ def _kept_or_grown(
         method=method,
         budget=budget,
         seed=seed,
+        lr=lr,
         seconds=seconds,
         fingerprint=fingerprint,
     )
@@ -289,13 +302,18 @@ def merge_alone(parts):
     return dict(merged, accuracy_matrix=[])
 
 
-def _fingerprint(method, budget, seed, task, *, root_dir, smoke, root):
-    """Identifies a run's inputs: its config and, for a promoted root,
-    the root's state."""
+def _config(method, budget, seed, task, *, root_dir, smoke, root, lr):
+    """The config a run grows."""
     stage = "scratch" if method == "scratch" else "grow"
     method = "finetune_all" if method == "scratch" else method
-    c = study.config(stage, method, seed, smoke, root_dir, root, budget)
+    c = study.config(stage, method, seed, smoke, root_dir, root, budget, lr)
     c.tasks = [task] if task else list(study_config.tasks(root, smoke))
+    return c
+
+
+def _fingerprint(c, root_dir):
+    """Identifies a run's inputs: its config and, for a promoted root,
+    the root's state."""
     text = json.dumps(c.to_dict(), sort_keys=True, default=str)
     if c.root.promote_from:
         manifest = storage.join(

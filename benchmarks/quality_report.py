@@ -5,6 +5,7 @@ from mu2keras.report import transfer
 
 HEAD = (
     "Method",
+    "lr",
     "Mean test acc. (%)",
     "{tasks}",
     "Accounted params / task",
@@ -47,6 +48,7 @@ def markdown(figures):
         lines += table(figures["summary"][key], figures["tasks"])
         lines += [""] + forward_lines(figures["forward_transfer"][key])
         lines += [""] + verdict_lines(figures["goal"][key]) + [""]
+    lines += gap_lines(figures)
     lines += matrix_lines(figures)
     lines += notes(figures) + [""] + not_run_lines(figures.get("not_run"))
     return "\n".join(lines) + "\n"
@@ -55,12 +57,13 @@ def markdown(figures):
 def table(rows, tasks):
     """The methods' rows at one budget."""
     head = [h for h in HEAD if h != "{tasks}"]
-    head[2:2] = [f"{_short(t)} (%)" for t in tasks]
+    head[3:3] = [f"{_short(t)} (%)" for t in tasks]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, row in rows.items():
         steps = ", ".join(f"{row['train_steps'][t]['mean']:.0f}" for t in tasks)
         cells = (
-            [method, _pm(row["mean_accuracy"])]
+            [method, ", ".join(f"{lr:g}" for lr in row.get("lr", []))]
+            + [_pm(row["mean_accuracy"])]
             + [_pm(row["task_accuracy"][t]) for t in tasks]
             + [_count(row["accounted_params"]), _count(row["own_params"])]
             + [_count(row["system_params"]), _count(row["added_params"])]
@@ -108,6 +111,37 @@ def verdict_lines(verdict):
         f"{verdict['params_ratio']:.3f} × finetune_all's: "
         f"{word(verdict['params_met'])}.",
         f"* Goal: {word(verdict['met'])}.",
+    ]
+
+
+def gap_lines(figures):
+    """How µ2Net's margin over finetune_all moves with the budget: one
+    row per budget that has both (empty when none has)."""
+    rows = []
+    for budget in figures["budgets"]:
+        verdict = figures["goal"][str(budget)]
+        if verdict is None:
+            continue
+        summary = figures["summary"][str(budget)]
+        delta = verdict["delta_points"]
+        rows.append(
+            f"| {budget} | {delta['n']} "
+            f"| {_pm(summary['mu2net']['mean_accuracy'])} "
+            f"| {_pm(summary['finetune_all']['mean_accuracy'])} "
+            f"| {delta['mean']:+.2f} ± {delta['std']:.2f} "
+            f"| {verdict['params_ratio']:.3f} "
+            f"| {'met' if verdict['met'] else 'missed'} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## µ2Net − finetune_all against the budget",
+        "",
+        "| Budget | Seeds | µ2Net (%) | finetune_all (%) "
+        "| Difference (points, paired) | Params ratio | Goal |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
     ]
 
 

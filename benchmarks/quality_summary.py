@@ -31,6 +31,8 @@ def summarize(runs):
     forgetting = [_forgetting(r) for r in runs]
     return {
         "seeds": [r["seed"] for r in runs],
+        # Runs kept before learning rates were recorded have none.
+        "lr": sorted({r["lr"] for r in runs if r.get("lr") is not None}),
         "mean_accuracy": stats(accuracy.mean(axis=1)),
         "task_accuracy": {
             t: stats(accuracy[:, i]) for i, t in enumerate(tasks)

@@ -96,9 +96,12 @@ def config(
     root_dir="",
     root="dinov2",
     budget=study.DEFAULT_BUDGET,
+    lr=None,
 ):
-    """The experiment config of a study stage (configs/study.py)."""
+    """The experiment config of a study stage (configs/study.py); `lr`
+    None: the method's own (`configs.study.METHOD_LR`)."""
     arg = f"root={root},stage={stage},method={method},budget={budget}"
+    arg += f",lr={lr}" if lr else ""
     c = study.get_config(arg + (",smoke" if smoke else ""))
     c.seed = seed
     if stage == "grow" and root == "mu4":
@@ -138,6 +141,7 @@ def grow(
     root="dinov2",
     budget=None,
     name=None,
+    lr=None,
     **kwargs,
 ):
     """Grows a study system over `tasks` (default: the study's tasks).
@@ -157,6 +161,7 @@ def grow(
             config's default); the run directory's name carries it.
         name: str or None. The run directory's name in place of the
             method's (`run_name`).
+        lr: float or None. The learning rate in place of the method's.
         **kwargs: passed to `Controller.create` (e.g. `progress`).
 
     Returns:
@@ -168,7 +173,7 @@ def grow(
     else:
         stage = "grow"
     budget_arg = budget or study.DEFAULT_BUDGET
-    c = config(stage, method, seed, smoke, root_dir, root, budget_arg)
+    c = config(stage, method, seed, smoke, root_dir, root, budget_arg, lr)
     if tasks:
         c.tasks = list(tasks)
     directory = storage.join(workdir, run_name(name or method, seed, budget))

@@ -46,6 +46,13 @@ def test_smoke_writes_table_figure_and_runs(smoke):
     assert sorted((r["method"], r["seed"]) for r in figures["runs"]) == sorted(
         (m, 0) for m in METHODS
     )
+    # Each method's own learning rate (configs/study.py's METHOD_LR).
+    assert {r["method"]: r["lr"] for r in figures["runs"]} == {
+        "mu2net": study_config.METHOD_LR["mu2net"],
+        "finetune_all": study_config.METHOD_LR["finetune_all"],
+        "scratch": study_config.METHOD_LR["scratch"],
+        quality.ALONE: study_config.METHOD_LR["mu2net"],
+    }
     for run in figures["runs"]:
         assert set(run["tasks"]) == set(TASKS)
         assert run["budget"] == quality.SMOKE_BUDGET
@@ -60,7 +67,7 @@ def test_smoke_writes_table_figure_and_runs(smoke):
         assert run["seconds"] > 0
     table = (out / "quality_smoke.md").read_text()
     for method in METHODS:
-        assert f"| {method} |" in table
+        assert f"| {method} | {study_config.method_lr(method):g} |" in table
     assert "Goal:" in table and "Forward transfer" in table
     assert "accuracy matrix" in table
 
@@ -188,6 +195,42 @@ def test_verdict_pairs_seeds_and_checks_both_conditions():
     assert verdict["accuracy_met"] and not verdict["params_met"]
     assert not verdict["met"]
     assert "**missed**" in "\n".join(quality_report.verdict_lines(verdict))
+
+
+def test_gap_table_has_a_row_per_budget_with_both_methods():
+    def rows(mu, ft):
+        return {
+            "mu2net": quality.summarize(
+                [_run("mu2net", s, a, 40) for s, a in enumerate(mu)]
+            ),
+            "finetune_all": quality.summarize(
+                [_run("finetune_all", s, a, 100) for s, a in enumerate(ft)]
+            ),
+        }
+
+    summary = {
+        "4": rows([0.80, 0.84], [0.85, 0.85]),
+        "8": rows([0.92, 0.94], [0.90, 0.93]),
+        "16": {"mu2net": quality.summarize([_run("mu2net", 0, 0.9, 40)])},
+    }
+    figures = {
+        "budgets": [4, 8, 16],
+        "summary": summary,
+        "goal": {b: quality.goal_verdict(r) for b, r in summary.items()},
+    }
+    lines = quality_report.gap_lines(figures)
+    assert lines[0] == "## µ2Net − finetune_all against the budget"
+    body = [line for line in lines if line.startswith("| 4 ")] + [
+        line for line in lines if line.startswith("| 8 ")
+    ]
+    assert body == [
+        "| 4 | 2 | 82.00 ± 2.83 | 85.00 ± 0.00 | -3.00 ± 2.83 | 0.400 "
+        "| missed |",
+        "| 8 | 2 | 93.00 ± 1.41 | 91.50 ± 2.12 | +1.50 ± 0.71 | 0.400 | met |",
+    ]
+    assert not [line for line in lines if line.startswith("| 16 ")]
+    figures["goal"] = {b: None for b in summary}
+    assert quality_report.gap_lines(figures) == []
 
 
 def test_forward_transfer_pairs_seeds():

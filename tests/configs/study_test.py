@@ -47,10 +47,12 @@ def test_every_method_grows_from_the_dinov2_checkpoint(method):
     baseline = method_lib.parse_method(method, 12).baseline
     assert config.autotune == ("off" if baseline else "v2")
     assert bool(ranges) == (not baseline)
-    # configs/demo.py's defaults, the same for every method, except the
-    # reference's lr (spec §7.4).
+    # configs/demo.py's defaults, the same for every method, but the lr:
+    # each method's own, one of the two the study validated.
     assert defaults["ds_image_size"] == 28
-    assert (defaults["opt_lr"], defaults["_mu_"]) == (0.01, 0.1)
+    assert defaults["_mu_"] == 0.1
+    assert defaults["opt_lr"] == study.METHOD_LR[method]
+    assert defaults["opt_lr"] in study.LEARNING_RATES
     assert (defaults["ds_crop"], defaults["ds_area_range_min"]) == (True, 0.5)
     assert defaults["ds_flip_left_right"] is False
     if method.startswith("freeze_bottom"):
@@ -63,7 +65,19 @@ def test_demo_defaults_match():
     for key in ("_mu_", "ds_area_range_min", "ds_flip_left_right"):
         assert mine[key] == theirs[key], key
     assert mine["ds_crop"] == theirs["ds_crop"]
-    assert (mine["opt_lr"], theirs["opt_lr"]) == (0.01, 0.1)
+    # µ2Net validated best at the demo's lr.
+    assert mine["opt_lr"] == theirs["opt_lr"] == study.METHOD_LR["mu2net"]
+
+
+def test_lr_argument_overrides_every_method_and_is_checked():
+    for method in study.METHODS[:-1]:
+        config = config_of(method, "lr=0.02")
+        assert experiment.check_config(config)[0]["opt_lr"] == 0.02
+    assert study.get_config("stage=scratch,lr=0.5").hparams.opt_lr == 0.5
+    assert study.method_lr("adapters:16") == study.METHOD_LR["adapters:8"]
+    assert study.method_lr("size_scale:90") == study.METHOD_LR["mu2net"]
+    with pytest.raises(ValueError, match="lr must be > 0: -0.1"):
+        study.get_config("lr=-0.1")
 
 
 def test_scratch_is_a_random_root_of_the_same_architecture():
@@ -76,7 +90,7 @@ def test_scratch_is_a_random_root_of_the_same_architecture():
     assert scratch.root.num_layers == 12
     assert list(scratch.tasks) == list(grown.tasks)
     defaults, _ = experiment.check_config(scratch)
-    assert defaults["opt_lr"] == 0.01
+    assert defaults["opt_lr"] == study.METHOD_LR["scratch"]
 
 
 @pytest.mark.parametrize("budget", study.BUDGET_SIZES)
