@@ -3,12 +3,12 @@
 `check_fields(config)` checks the run's scalar fields, `check_hparams` the
 default hyperparameters once `config.hparams` is applied. The rules are
 those of the code that uses each value (spec §2.6): the state writer
-(`keep_states`), numpy's generator (`seed`), the score (`reference_params`),
-the input pipeline (`mu2keras.tasks.DataHparams`: the `ds_*` keys), the
-optimizer and its schedules (`opt_*`), the mutations (`_mu_`, layers and
-adapters) and the patch embedding (an image size is a multiple of the
-root's patch). Both run before any work; each error is one line naming
-the field and its value.
+(`keep_states`), numpy's generator (`seed`), the score (`reference_params`,
+`reference_flops`), the input pipeline (`mu2keras.tasks.DataHparams`: the
+`ds_*` keys), the optimizer and its schedules (`opt_*`), the mutations
+(`_mu_`, layers and adapters) and the patch embedding (an image size is a
+multiple of the root's patch). Both run before any work; each error is one
+line naming the field and its value.
 """
 
 import numbers
@@ -64,6 +64,11 @@ FIELD_RULES = {
         "an int >= 0, or -1 (see experiment.default_config)",
     ),
     "reference_params": _above(0, strict=True),
+    # µ3Net's FLOPs term of the score (`mu2keras.evolution.score`).
+    "reference_flops": (
+        lambda v: _is_number(v) and 0 <= v < _INF,
+        "a finite number >= 0 (0: no FLOPs term)",
+    ),
     "intermediate_state_secs": _above(0, strict=False),
     "keep_states": _int(1),
     "num_task_iters": _int(1),

@@ -63,6 +63,9 @@ def default_config():
     c.mutate_adapters = False
     c.score_base = 1.0  # size_scale:P sets P/100.
     c.reference_params = 1_484_162  # Ti/16 (spec §2.8).
+    # µ3Net's score: FLOPs per example that cost one score_base (e.g.
+    # score.REFERENCE_FLOPS); 0: no FLOPs term, µ2Net's score.
+    c.reference_flops = 0.0
     # The loop (spec §2.1, §2.2) and the training budget (spec §2.7).
     c.num_task_iters = 2
     c.num_samples_per_task = 32

@@ -351,7 +351,7 @@ class Controller:
             [c.trainable for c in child.components],
             child.hparams,
             momentum=[c.momentum for c in child.components],
-            score_fn=self.population.scorer.of_quality(accounted),
+            score_fn=self.population.scorer.for_candidate(child, accounted),
             threshold=threshold,
             name=f"path {child.id}",
         )

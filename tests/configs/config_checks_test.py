@@ -31,6 +31,15 @@ FIELD_CASES = [
         0,
         "config.reference_params must be a number > 0; got 0.",
     ),
+    *[
+        (
+            "reference_flops",
+            value,
+            "config.reference_flops must be a finite number >= 0 (0: no "
+            f"FLOPs term); got {value!r}.",
+        )
+        for value in (-1.0, float("inf"), float("nan"))
+    ],
     ("root.seed", -3, "config.root.seed must be an int >= 0; got -3."),
     (
         "root.num_layers",
@@ -116,6 +125,7 @@ def test_the_shipped_configs_and_edge_values_pass():
     config.hparams.ds_hue_delta = 0.5
     config.intermediate_state_secs = 0.0
     config.root.num_layers = -1
+    config.reference_flops = 3.8e12  # µ3Net's large config.
     experiment.check_config(config)
 
 
