@@ -11,7 +11,9 @@ One task alone, with only its path's variables:
       --output=/tmp/digits_model
 
 `--state` is a run's workdir (its last state) or one `state_*` directory,
-local or gs://. The SavedModel needs neither Keras nor mu2keras to run:
+local or gs://, or a shared system directory of agents (launch/agent.py):
+every agent's newest published paths. The SavedModel needs neither Keras
+nor mu2keras to run:
 
   saved_model_cli show --dir /tmp/demo/export --all
 """
@@ -20,7 +22,10 @@ from absl import app
 from absl import flags
 
 _STATE = flags.DEFINE_string(
-    "state", None, "A run's workdir or a state_* directory (local or gs://)."
+    "state",
+    None,
+    "A run's workdir, a state_* directory or a shared system of agents "
+    "(local or gs://).",
 )
 _OUTPUT = flags.DEFINE_string(
     "output", None, "The SavedModel directory to write (local or gs://)."
@@ -37,6 +42,7 @@ flags.mark_flags_as_required(["state", "output"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from mu2keras import agents
     from mu2keras import export
     from mu2keras import progress
     from mu2keras import state as state_lib
@@ -49,7 +55,12 @@ def main(argv):
         )
     progress.quiet_tensorflow_info()
     try:
-        loaded = state_lib.load_state(_STATE.value)
+        if agents.is_system(_STATE.value):  # Every agent's newest paths.
+            loaded = agents.load_system(_STATE.value)
+        else:
+            loaded = state_lib.load_state(_STATE.value)
+    except agents.AgentError as error:
+        raise SystemExit(f"export: --state: {error}") from None
     except (OSError, state_lib.StateError) as error:
         text = state_lib.with_earlier(error, _STATE.value, "--state")
         raise SystemExit(f"export: --state: {text}") from None

@@ -35,6 +35,11 @@ def _logits(path, num_images, seed):
     return np.ascontiguousarray(logits)
 
 
+def fingerprint(path, num_images=4, seed=0):
+    """The sha256 of `path`'s float32 logits on the probe images."""
+    return hashlib.sha256(_logits(path, num_images, seed).tobytes()).hexdigest()
+
+
 def fingerprints(population, num_images=4, seed=0):
     """Records the outputs of every retained path on probe images.
 

@@ -77,6 +77,11 @@ class Population:
         self.next_component_id = 0
         self.path_history = {}
         self.component_history = {}
+        # Members adopted from other agents of a shared system (local id ->
+        # stable key "AGENT:ID", see `mu2keras.agents`): read-only, never
+        # in this population's history.
+        self.foreign_paths = {}
+        self.foreign_components = {}
         # Paths and components that may still be referenced: the retained
         # ones and those generated since the last garbage collection.
         self._live_paths = {}
@@ -155,6 +160,25 @@ class Population:
         path.hparams.update(hparams or {})
         self.paths.setdefault(ROOT_TASK, []).append(path)
         return path
+
+    # --- Members of other agents (`mu2keras.agents`). ---
+
+    def adopt_component(self, layer, key, momentum=None):
+        """Registers another agent's component, known everywhere as `key`,
+        under a fresh local id. Its locks are the tasks using it."""
+        component = self.new_component(layer, momentum=momentum)
+        self.foreign_components[component.id] = key
+        return component
+
+    def adopt_path(self, task, components, key, hparams=None, metrics=None):
+        """Retains another agent's path (stable `key`) under a fresh id."""
+        path = self.new_path(task, components, None, hparams, metrics)
+        self.foreign_paths[path.id] = key
+        self.paths.setdefault(path.task, []).append(path)
+        return path
+
+    def is_foreign(self, path):
+        return path.id in self.foreign_paths
 
     # --- Making components and paths. ---
 
@@ -356,12 +380,14 @@ class Population:
         used = {c.id for path in retained.values() for c in path.components}
         for path in list(self._live_paths.values()):
             if path.id not in retained:
-                self.path_history[path.id] = self.path_record(path)
+                if self.foreign_paths.pop(path.id, None) is None:
+                    self.path_history[path.id] = self.path_record(path)
                 path.release_model()
                 del self._live_paths[path.id]
         for component in list(self._live_components.values()):
             if component.id not in used:
-                self.component_history[component.id] = component.record()
+                if self.foreign_components.pop(component.id, None) is None:
+                    self.component_history[component.id] = component.record()
                 del self._live_components[component.id]
         for path in retained.values():
             parent = path.parent
@@ -386,11 +412,19 @@ class Population:
         """
         paths = dict(self.path_history)
         paths.update(
-            {p.id: self.path_record(p) for p in self._live_paths.values()}
+            {
+                p.id: self.path_record(p)
+                for p in self._live_paths.values()
+                if p.id not in self.foreign_paths
+            }
         )
         components = dict(self.component_history)
         components.update(
-            {c.id: c.record() for c in self._live_components.values()}
+            {
+                c.id: c.record()
+                for c in self._live_components.values()
+                if c.id not in self.foreign_components
+            }
         )
         return (
             [paths[i] for i in sorted(paths)],

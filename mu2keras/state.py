@@ -54,6 +54,7 @@ __all__ = [
     "latest_state",
     "list_states",
     "load_state",
+    "read_verified",
     "save_state",
     "state_name",
     "verify_state",
@@ -91,7 +92,15 @@ def _save_weights(prefix, tensors):
 # --- Saving. ---
 
 
-def save_state(population, workdir, loop, generation=0, config=None, keep=None):
+def save_state(
+    population,
+    workdir,
+    loop,
+    generation=0,
+    config=None,
+    keep=None,
+    encoder=None,
+):
     """Writes `workdir/state_{loop}_{generation}` atomically; moves `LAST`.
 
     Args:
@@ -102,6 +111,9 @@ def save_state(population, workdir, loop, generation=0, config=None, keep=None):
         config: JSON-able dict or None. The experiment config.
         keep: int or None. Keep only the `keep` newest states (by loop,
             then generation); None keeps all.
+        encoder: callable population -> (structure, history, tensors), or
+            None for `state_codec.encode` (an agent's encodes only its own
+            part of a shared system, `mu2keras.agents.codec`).
 
     Returns:
         The new state directory.
@@ -113,7 +125,8 @@ def save_state(population, workdir, loop, generation=0, config=None, keep=None):
     tmp = storage.temp_path(final)
     # Encoded before anything on disk changes: a population that a load
     # could not rebuild is refused with the workdir untouched.
-    structure, history, tensors = state_codec.encode(population)
+    encode = encoder or state_codec.encode
+    structure, history, tensors = encode(population)
     files = {
         STRUCTURE: state_codec.to_json(structure, storage.join(tmp, STRUCTURE)),
         HISTORY: state_codec.to_json(history, storage.join(tmp, HISTORY)),
@@ -304,6 +317,12 @@ def with_earlier(error, path, flag, finished=False):
         f"{text} An earlier complete state exists: {earlier}; pass {flag}="
         f"{earlier} to use it."
     )
+
+
+def read_verified(path):
+    """(directory, manifest, {JSON file: parsed}) of the state `path`
+    names, every file's size and checksum verified first (`StateError`)."""
+    return _verified(path)
 
 
 def _verified(path):

@@ -171,7 +171,7 @@ def _class_name(component):
     return name
 
 
-def _component_structure(component):
+def component_structure(component):
     layer = component.layer
     class_name = _class_name(component)
     config = layer.get_config()
@@ -224,7 +224,7 @@ def encode(population):
         "next_path_id": population.next_path_id,
         "next_component_id": population.next_component_id,
         "paths": [population.path_record(path) for path in paths],
-        "components": [_component_structure(c) for c in components.values()],
+        "components": [component_structure(c) for c in components.values()],
     }
     path_history, component_history = population.history()
     history = {"paths": path_history, "components": component_history}
@@ -284,7 +284,7 @@ def _layer_class(record, filename):
     return cls
 
 
-def _decode_component(record, prefix, filenames):
+def decode_component(record, prefix, filenames):
     structure_file, filename = filenames
     cls = _layer_class(record, structure_file)
     config = record["config"]
@@ -328,10 +328,16 @@ def decode(structure, history, prefix, filenames):
         A `Population`. Each path's `reloads` is one more than saved.
     """
     structure_file, weights_file = filenames
+    if isinstance(structure, dict) and "agent" in structure:
+        raise StateError(
+            f"{structure_file} is agent {structure['agent']!r}'s part of a "
+            "shared system (it refers to other agents' components); load "
+            "the system with mu2keras.agents (launch.export --state=SYSTEM)."
+        )
     try:
         components = {}
         for record in structure["components"]:
-            component = _decode_component(record, prefix, filenames)
+            component = decode_component(record, prefix, filenames)
             components[component.id] = component
         paths = {}
         for record in sorted(structure["paths"], key=lambda r: r["id"]):

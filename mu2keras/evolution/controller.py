@@ -217,8 +217,7 @@ class Controller:
         pop = self.population
         task = self.task(name)
         if pop.active_task is None:
-            pop.start_task(name)
-            self._seed_order = None
+            self._start_task(name)
         sampler = selection.make_sampler(
             self.method,
             self._seeds(task.name),
@@ -251,6 +250,11 @@ class Controller:
             best.metrics["test_quality"],
         )
         self.progress.task_done(self, task.name, best)
+
+    def _start_task(self, name):
+        # A hook: an agent first reloads the other agents' members.
+        self.population.start_task(name)
+        self._seed_order = None
 
     def _seeds(self, task):
         paths = self.population.seed_paths(task)
@@ -429,7 +433,17 @@ class Controller:
 
     def _save(self, sampler):
         start = time.perf_counter()
-        payload = {
+        if self.lease is not None:  # Still this run's, or LeaseLost.
+            self.lease.renew()
+        self._write_state(self._payload(sampler))
+        self._last_save = time.monotonic()
+        self.progress.state_saved(
+            self, time.perf_counter() - start, intermediate=sampler is not None
+        )
+
+    def _payload(self, sampler):
+        """The state's config.json: the experiment and the loop's state."""
+        return {
             "experiment": self.config.to_dict(),
             "controller": {
                 "rng_state": self.rng.bit_generator.state,
@@ -439,8 +453,8 @@ class Controller:
                 accuracy_record.KEY: self.accuracy_matrix,
             },
         }
-        if self.lease is not None:  # Still this run's, or LeaseLost.
-            self.lease.renew()
+
+    def _write_state(self, payload):
         state_lib.save_state(
             self.population,
             self.workdir,
@@ -448,8 +462,4 @@ class Controller:
             self.generation,
             config=payload,
             keep=self.config.keep_states,
-        )
-        self._last_save = time.monotonic()
-        self.progress.state_saved(
-            self, time.perf_counter() - start, intermediate=sampler is not None
         )

@@ -27,11 +27,15 @@ def write_report(path, output_dir=None):
 
     Args:
         path: str. A run's workdir (its last state) or a `state_*`
-            directory, local or gs://.
+            directory, local or gs://; or a loaded `state.State` (the
+            shared system of `mu2keras.agents.load_system`).
         output_dir: str or None. Where to write; default `STATE/report`.
             An existing report there is replaced.
     """
-    loaded = state_lib.load_state(path)
+    if isinstance(path, state_lib.State):
+        loaded = path
+    else:
+        loaded = state_lib.load_state(path)
     population = loaded.population
     output_dir = output_dir or storage.join(loaded.directory, REPORT)
     colours = graph.task_colours(population.tasks)
