@@ -35,9 +35,9 @@ import time
 from benchmarks import study
 from configs import demo_random
 from mu2keras import agents
-from mu2keras import state as state_lib
-from mu2keras import storage
 from mu2keras.report import tables
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
 
 NAME = "agents"
 TASKS = tuple(demo_random.TASKS)  # fashion_mnist, mnist, digits, textures

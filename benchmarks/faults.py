@@ -35,7 +35,7 @@ to 3 iterations of 4 candidates per task (24 candidates, 6 task ends).
    an export's once LAST reached the state it exports.
 4. After each kill: the temporaries it left (the kill landed inside a
    save; by kind); every `state_*` directory loaded with
-   `mu2keras.state.load_state` (the unreadable ones counted, LAST's
+   `mu2keras.storage.state.load_state` (the unreadable ones counted, LAST's
    apart); the accepted paths of each readable state. Each resume's
    `Resuming ... from S` line must name the state LAST named.
 5. The end: the accepted paths (task, components, hparams, origin,
@@ -71,8 +71,8 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import faults_check  # noqa: E402
 from benchmarks import faults_report  # noqa: E402
 from benchmarks import study  # noqa: E402
-from mu2keras import state as state_lib  # noqa: E402
-from mu2keras import storage  # noqa: E402
+from mu2keras.storage import files as storage  # noqa: E402
+from mu2keras.storage import state as state_lib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = "configs/demo_random.py:runlocal"

@@ -11,10 +11,10 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from mu2keras import export
-from mu2keras import state as state_lib
-from mu2keras import storage
-from mu2keras import workdir_export
+from mu2keras.storage import export
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import workdir_export
 
 # What an accepted path is: the record's fields and metrics compared.
 PATH_FIELDS = ("task", "components", "hparams", "origin_parent_id")

@@ -41,9 +41,9 @@ from configs import study as study_config
 from mu2keras import architecture
 from mu2keras import experiment
 from mu2keras import progress as progress_lib
-from mu2keras import storage
 from mu2keras import training
 from mu2keras.evolution import method as method_lib
+from mu2keras.storage import files as storage
 from mu2keras.tasks import pipeline
 from mu2keras.tasks import registry
 

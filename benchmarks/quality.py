@@ -46,9 +46,9 @@ from benchmarks import quality_summary
 from benchmarks import study
 from configs import study as study_config
 from mu2keras import progress as progress_lib
-from mu2keras import state as state_lib
-from mu2keras import storage
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
+from mu2keras.system.component import ROOT_TASK
 from mu2keras.tasks import registry
 
 NAME = "quality"

@@ -43,7 +43,7 @@ from benchmarks import quality
 from benchmarks import reference_parity_report as report
 from benchmarks import study
 from configs import ti0_cmaterdb
-from mu2keras import storage
+from mu2keras.storage import files as storage
 from mu2keras.tasks import from_arrays
 from mu2keras.tasks import registry
 

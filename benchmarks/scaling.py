@@ -52,10 +52,10 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import scaling_report  # noqa: E402
 from benchmarks import study  # noqa: E402
 from configs import study as study_config  # noqa: E402
-from mu2keras import export  # noqa: E402
 from mu2keras import progress as progress_lib  # noqa: E402
-from mu2keras import state as state_lib  # noqa: E402
-from mu2keras import storage  # noqa: E402
+from mu2keras.storage import export  # noqa: E402
+from mu2keras.storage import files as storage  # noqa: E402
+from mu2keras.storage import state as state_lib  # noqa: E402
 from mu2keras.tasks import registry  # noqa: E402
 from mu2keras.tasks import user_tasks  # noqa: E402
 

@@ -5,7 +5,7 @@ plus the growing of the system):
 
     .venv/bin/python -m benchmarks.serving [--saved_model DIR] [--root mu4]
 
-With `--saved_model` it measures that SavedModel (`mu2keras.export`);
+With `--saved_model` it measures that SavedModel (`mu2keras.storage.export`);
 otherwise it grows a study system (µ2Net from the study's root: the DINOv2
 ViT-S/14 checkpoint by default, `--root mu4` the promoted Fashion-MNIST
 Mu/4 of issue 8, trained once per workdir; the study's tasks, with the
@@ -42,8 +42,8 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import scaling  # noqa: E402
 from benchmarks import study  # noqa: E402
 from configs import study as study_config  # noqa: E402
-from mu2keras import export  # noqa: E402
-from mu2keras import storage  # noqa: E402
+from mu2keras.storage import export  # noqa: E402
+from mu2keras.storage import files as storage  # noqa: E402
 
 BATCHES = (1, 16, 64)
 THREADS, THREAD_BATCH = (1, 2, 4), 16
@@ -260,7 +260,8 @@ def main(argv=None):
     parser.add_argument(
         "--saved_model",
         default="",
-        help="A SavedModel of mu2keras.export to measure; none grows one.",
+        help="A SavedModel of mu2keras.storage.export to measure; none "
+        "grows one.",
     )
     parser.add_argument("--seconds", type=float, default=None)
     args = study.add_root_flag(parser).parse_args(argv)

@@ -20,10 +20,10 @@ import numpy as np
 
 from benchmarks.training_workloads import machine
 from configs import study
-from mu2keras import state as state_lib
-from mu2keras import storage
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
 
 RESULTS = "benchmarks/results"
 DEFAULT_WORKDIR = "/tmp/mu2keras/study"

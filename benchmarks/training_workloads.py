@@ -20,8 +20,8 @@ from mu2keras import architecture
 from mu2keras import progress
 from mu2keras import roots
 from mu2keras import training
-from mu2keras.component import copy_layer
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.system.component import copy_layer
 from mu2keras.training import structure
 
 NUM_CLASSES = 10

@@ -85,10 +85,10 @@ def load_config():
 def check_agent(name):
     """Fails in one line if another live process runs this agent, or its
     last state is damaged."""
-    from mu2keras import lease as lease_lib
-    from mu2keras import state as state_lib
-    from mu2keras import storage
     from mu2keras.agents import layout
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import lease as lease_lib
+    from mu2keras.storage import state as state_lib
 
     directory = layout.agent_dir(_SYSTEM.value, name)
     try:
@@ -114,10 +114,10 @@ def main(argv):
         directory = check_agent(name)
     except agents.AgentError as error:
         fail(f"--name: {error}")
-    from mu2keras import lease as lease_lib
     from mu2keras import progress as progress_lib
-    from mu2keras import state as state_lib
-    from mu2keras import workdir as workdir_lib
+    from mu2keras.storage import lease as lease_lib
+    from mu2keras.storage import state as state_lib
+    from mu2keras.storage import workdir as workdir_lib
     from mu2keras.training import strategy as strategy_lib
 
     progress_lib.quiet_tensorflow_info()

@@ -223,10 +223,10 @@ def check_workdirs(config):
     Returns:
         The state to resume, or None for a new run.
     """
-    from mu2keras import lease as lease_lib
-    from mu2keras import state as state_lib
-    from mu2keras import storage
-    from mu2keras import workdir as workdir_lib
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import lease as lease_lib
+    from mu2keras.storage import state as state_lib
+    from mu2keras.storage import workdir as workdir_lib
 
     try:
         # The library decides again when the run starts; this fails early.
@@ -259,8 +259,8 @@ def verify_state(flag, path, finished=False):
     """The state `path` names, verified; a damaged or missing one fails in
     one line, naming any earlier complete state (`finished`: a task's end)
     for the user to choose (never used in its place)."""
-    from mu2keras import state as state_lib
-    from mu2keras import storage
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import state as state_lib
 
     try:
         return state_lib.verify_state(path)
@@ -280,8 +280,8 @@ def verify_state(flag, path, finished=False):
 def check_same_config(config, state_dir):
     """A resumed run keeps its config: fails naming the changed fields."""
     from mu2keras import experiment
-    from mu2keras import state as state_lib
-    from mu2keras import storage
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import state as state_lib
 
     saved = json.loads(storage.read(storage.join(state_dir, state_lib.CONFIG)))
     saved = _flatten(saved.get("experiment", {}))
@@ -335,8 +335,8 @@ def create_controller(config, workdir, kwargs):
 
 def resume_controller(config, workdir, kwargs):
     """The controller of the run in `workdir`, from its last state."""
-    from mu2keras import state as state_lib
     from mu2keras.evolution import controller as controller_lib
+    from mu2keras.storage import state as state_lib
 
     try:
         return controller_lib.Controller.resume(config, workdir, **kwargs)
@@ -347,8 +347,8 @@ def resume_controller(config, workdir, kwargs):
 def run(controller):
     """Runs the controller; fails in one line if another writer holds the
     workdir, or took it over."""
-    from mu2keras import lease as lease_lib
-    from mu2keras import workdir as workdir_lib
+    from mu2keras.storage import lease as lease_lib
+    from mu2keras.storage import workdir as workdir_lib
 
     try:
         return controller.run()
@@ -364,7 +364,7 @@ def main(argv):
     import tensorflow as tf
 
     from mu2keras import progress as progress_lib
-    from mu2keras import state as state_lib
+    from mu2keras.storage import state as state_lib
 
     progress_lib.quiet_tensorflow_info()
     workdir = _WORKDIR.value

@@ -1,7 +1,7 @@
 r"""Exports a µ2Net system (or one of its tasks) as a TensorFlow SavedModel.
 
 Run from the repository root. The whole system, one signature per task
-plus the routed `serving_default` (see mu2keras/export.py):
+plus the routed `serving_default` (see mu2keras/storage/export.py):
 
   python -m launch.export --state=/tmp/demo --output=/tmp/demo/export
 
@@ -43,10 +43,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from mu2keras import agents
-    from mu2keras import export
     from mu2keras import progress
-    from mu2keras import state as state_lib
-    from mu2keras import storage
+    from mu2keras.storage import export
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import state as state_lib
 
     if storage.exists(_OUTPUT.value) and not _OVERWRITE.value:
         raise SystemExit(

@@ -62,8 +62,8 @@ def load_model(path):
     """(task names, logits function) of a SavedModel or a state."""
     import tensorflow as tf
 
-    from mu2keras import state as state_lib
-    from mu2keras import storage
+    from mu2keras.storage import files as storage
+    from mu2keras.storage import state as state_lib
 
     if "saved_model.pb" in storage.names(path):
         model = tf.saved_model.load(path)

@@ -36,7 +36,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from mu2keras import agents
     from mu2keras import report
-    from mu2keras import state as state_lib
+    from mu2keras.storage import state as state_lib
 
     try:
         source = _STATE.value

@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import logging
 from tensorflow.core.framework import summary_pb2
 
-from mu2keras import storage
+from mu2keras.storage import files as storage
 from mu2keras.training import TIMINGS
 
 TENSORBOARD = "tensorboard"

@@ -13,11 +13,11 @@ roots a new system grown over other tasks.
 import collections
 
 from mu2keras import architecture
-from mu2keras import component as component_lib
-from mu2keras import population as population_lib
-from mu2keras import state as state_lib
 from mu2keras.architecture import VARIANT_KEY
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import state as state_lib
+from mu2keras.system import component as component_lib
+from mu2keras.system import population as population_lib
+from mu2keras.system.component import ROOT_TASK
 
 Root = collections.namedtuple("Root", ["variant", "image_size", "components"])
 Root.__doc__ = """A root model.
@@ -100,7 +100,8 @@ def promote(population, task, seed=0):
     it never changes `population`.
 
     Args:
-        population: `mu2keras.population.Population`. Read, never modified.
+        population: `mu2keras.system.population.Population`. Read, never
+            modified.
         task: str. A task of `population` ("private:" prefix allowed). Not
             the root pseudo-task, a private task (its weights must not be
             shared) or the active task (its best path may still change).
@@ -152,7 +153,7 @@ def promote_from_state(source, task, seed=0):
         A `Root`.
 
     Raises:
-        mu2keras.state.StateError: for a missing or damaged state.
+        mu2keras.storage.state.StateError: for a missing or damaged state.
         ValueError: naming the state directory, the task and the known
             tasks, for a task that cannot be promoted.
     """

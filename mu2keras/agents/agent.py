@@ -21,14 +21,14 @@ An agent killed and restarted (`Agent.open` again) resumes from its own
 import functools
 import math
 
-from mu2keras import immutability
-from mu2keras import state as state_lib
 from mu2keras.agents import codec
 from mu2keras.agents import layout
 from mu2keras.agents import members as members_lib
 from mu2keras.agents import root as root_lib
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.storage import state as state_lib
+from mu2keras.system import immutability
 
 
 class Agent(controller_lib.Controller):

@@ -1,4 +1,5 @@
-"""An agent's part of a shared system, in the state format of `mu2keras.state`.
+"""An agent's part of a shared system, in the state format of
+`mu2keras.storage.state`.
 
 An agent's state holds what *it* grew: its tasks' retained paths, the
 components it created, and its history. Its paths' other components are
@@ -13,14 +14,14 @@ root. The structure names the `agent`, which `state_codec.decode` refuses
 (a lone agent state cannot be rebuilt without the system).
 """
 
-from mu2keras import state as state_lib
-from mu2keras import state_codec
-from mu2keras import storage
 from mu2keras.agents import layout
-from mu2keras.component import ROOT_TASK
-from mu2keras.path import Path
-from mu2keras.population import Population
-from mu2keras.state_codec import StateError
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import state_codec
+from mu2keras.storage.state_codec import StateError
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.path import Path
+from mu2keras.system.population import Population
 
 
 def component_key(population, component, agent):

@@ -20,8 +20,8 @@ import re
 
 import tensorflow as tf
 
-from mu2keras import state as state_lib
-from mu2keras import storage
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
 
 ROOT = "root"
 AGENTS = "agents"

@@ -18,12 +18,12 @@ published it (`immutability.fingerprint`).
 import tensorflow as tf
 from absl import logging
 
-from mu2keras import immutability
-from mu2keras import state as state_lib
-from mu2keras import state_codec
 from mu2keras.agents import codec
 from mu2keras.agents import layout
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import state_codec
+from mu2keras.system import immutability
+from mu2keras.system.component import ROOT_TASK
 from mu2keras.tasks.task import split_private
 
 AGENT = "agent"  # The agent's part of its states' config.json.

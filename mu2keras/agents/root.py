@@ -11,10 +11,10 @@ import json
 import time
 
 from mu2keras import experiment
-from mu2keras import lease as lease_lib
-from mu2keras import state as state_lib
 from mu2keras.agents import layout
-from mu2keras.population import Population
+from mu2keras.storage import lease as lease_lib
+from mu2keras.storage import state as state_lib
+from mu2keras.system.population import Population
 
 WAIT_SECONDS = 600.0
 

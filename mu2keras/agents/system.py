@@ -1,11 +1,11 @@
 """The whole shared system as one population: every agent's newest
 published paths over the root, for export and reports."""
 
-from mu2keras import state as state_lib
 from mu2keras.agents import codec
 from mu2keras.agents import layout
 from mu2keras.agents import members as members_lib
 from mu2keras.agents import root as root_lib
+from mu2keras.storage import state as state_lib
 
 
 def load_system(system, verify=True):

@@ -22,7 +22,7 @@ loads with an empty record. `mu2keras.report.transfer` derives forgetting
 and backward transfer from it.
 """
 
-from mu2keras.state_codec import StateError
+from mu2keras.storage.state_codec import StateError
 
 KEY = "accuracy_matrix"
 

@@ -24,19 +24,19 @@ from absl import logging
 
 from mu2keras import evaluation
 from mu2keras import experiment
-from mu2keras import immutability
-from mu2keras import population as population_lib
 from mu2keras import progress as progress_lib
-from mu2keras import state as state_lib
-from mu2keras import workdir as workdir_lib
-from mu2keras import workdir_export
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import inputs as inputs_lib
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import mutation
 from mu2keras.evolution import score as score_lib
 from mu2keras.evolution import selection
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import workdir as workdir_lib
+from mu2keras.storage import workdir_export
+from mu2keras.system import immutability
+from mu2keras.system import population as population_lib
+from mu2keras.system.component import ROOT_TASK
 from mu2keras.tasks import registry
 from mu2keras.tasks import task as task_lib
 from mu2keras.tasks import task_hook
@@ -194,7 +194,7 @@ class Controller:
         """Runs the remaining loops; returns the population.
 
         Holds the workdir's lease meanwhile, and first repairs its
-        SavedModel (`mu2keras.workdir.writer`).
+        SavedModel (`mu2keras.storage.workdir.writer`).
         """
         with workdir_lib.writer(self) as self.lease:
             if self.config.check_immutability:

@@ -55,7 +55,7 @@ def path_flops(path):
     """FLOPs of one example through `path`'s forward function (cached).
 
     Args:
-        path: `mu2keras.path.Path`.
+        path: `mu2keras.system.path.Path`.
 
     Returns:
         int, at the path's own image size.

@@ -22,9 +22,9 @@ import dataclasses
 
 from mu2keras import architecture
 from mu2keras.architecture import VARIANT_KEY
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import search_space
 from mu2keras.evolution import selection
+from mu2keras.system.component import ROOT_TASK
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 
 from mu2keras import architecture
-from mu2keras.component import ROOT_TASK
 from mu2keras.progress import format_count
+from mu2keras.system.component import ROOT_TASK
 
 # matplotlib's "tab10", then the lighter half of "tab20".
 PALETTE = (

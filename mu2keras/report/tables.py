@@ -4,8 +4,8 @@ import csv
 import io
 import math
 
-from mu2keras.component import ROOT_TASK
 from mu2keras.report import graph
+from mu2keras.system.component import ROOT_TASK
 from mu2keras.training import TIMINGS
 
 LEADERBOARD_COLUMNS = (

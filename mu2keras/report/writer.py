@@ -2,13 +2,13 @@
 
 import json
 
-from mu2keras import state as state_lib
-from mu2keras import storage
 from mu2keras.evolution import accuracy_record
 from mu2keras.report import graph
 from mu2keras.report import plots
 from mu2keras.report import tables
 from mu2keras.report import transfer
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
 
 REPORT = "report"
 REPORT_FILES = (

@@ -20,8 +20,8 @@ Figures in docs/benchmarks.md.
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras.component import layer_signature
-from mu2keras.component import stateless_variables
+from mu2keras.system.component import layer_signature
+from mu2keras.system.component import stateless_variables
 
 
 def for_steps(jit_compile, kernels=None):

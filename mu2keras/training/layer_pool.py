@@ -26,7 +26,7 @@ import collections
 
 import keras
 
-from mu2keras.component import layer_signature
+from mu2keras.system.component import layer_signature
 from mu2keras.training import optimizer as optimizer_lib
 
 

@@ -12,7 +12,7 @@ import functools
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras.component import layer_signature
+from mu2keras.system.component import layer_signature
 
 
 class Structure:

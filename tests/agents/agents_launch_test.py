@@ -16,9 +16,9 @@ import pytest
 import tensorflow as tf
 
 from mu2keras import agents
-from mu2keras import immutability
-from mu2keras import state as state_lib
 from mu2keras.agents import layout
+from mu2keras.storage import state as state_lib
+from mu2keras.system import immutability
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 CONFIG = "--config=configs/agent.py:runlocal"

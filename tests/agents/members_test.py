@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from mu2keras import agents
-from mu2keras import state as state_lib
 from mu2keras.agents import layout
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import state as state_lib
+from mu2keras.system.component import ROOT_TASK
 from tests.evolution.controller_test import TASKS
 from tests.evolution.controller_test import tiny_config
 

@@ -13,9 +13,9 @@ import pytest
 
 from benchmarks import faults
 from benchmarks import faults_check
-from mu2keras import lease
-from mu2keras import state as state_lib
-from mu2keras import storage
+from mu2keras.storage import files as storage
+from mu2keras.storage import lease
+from mu2keras.storage import state as state_lib
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,18 @@ from tensorflow.python.framework import config as tf_config
 
 from mu2keras import evaluation
 from mu2keras import experiment
-from mu2keras import immutability
 from mu2keras import progress as progress_lib
-from mu2keras import state as state_lib
 from mu2keras import tasks as tasks_lib
 from mu2keras import training
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
 from mu2keras.evolution import mutation as mutation_lib
 from mu2keras.evolution import score as score_lib
 from mu2keras.evolution import search_space
 from mu2keras.report import transfer
+from mu2keras.storage import state as state_lib
+from mu2keras.system import immutability
+from mu2keras.system.component import ROOT_TASK
 
 
 def user_task(name, seed, classes=3, n=96, labels=None):

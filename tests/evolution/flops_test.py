@@ -7,9 +7,9 @@ import tensorflow as tf
 
 from mu2keras import architecture
 from mu2keras import roots
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import flops
-from mu2keras.population import Population
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.population import Population
 
 
 def hand_count(

@@ -7,7 +7,7 @@ from mu2keras import roots
 from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import mutation
 from mu2keras.evolution import search_space
-from mu2keras.population import Population
+from mu2keras.system.population import Population
 
 DATA = {
     key: value

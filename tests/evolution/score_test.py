@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from mu2keras import experiment
-from mu2keras import population as population_lib
 from mu2keras import roots
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import controller as controller_lib
 from mu2keras.evolution import flops
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import score
 from mu2keras.evolution import selection
+from mu2keras.system import population as population_lib
+from mu2keras.system.component import ROOT_TASK
 from tests.evolution import controller_test
 from tests.evolution import flops_test
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from mu2keras import experiment
-from mu2keras import population as population_lib
 from mu2keras import tasks as tasks_lib
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.system import population as population_lib
 
 
 def user_task(name, seed=0):

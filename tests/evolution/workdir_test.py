@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 
 from launch import predict
-from mu2keras import lease as lease_lib
 from mu2keras import progress as progress_lib
-from mu2keras import state as state_lib
-from mu2keras import workdir as workdir_lib
-from mu2keras import workdir_export
 from mu2keras.evolution import controller as controller_lib
+from mu2keras.storage import lease as lease_lib
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import workdir as workdir_lib
+from mu2keras.storage import workdir_export
 from tests.evolution.controller_test import TASKS
 from tests.evolution.controller_test import tiny_config
 

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from mu2keras import state as state_lib
+from mu2keras.storage import state as state_lib
 from tests.launch.launchers_test import DEMO
 from tests.launch.launchers_test import launch
 from tests.system import systems

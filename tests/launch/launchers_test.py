@@ -22,7 +22,7 @@ import tensorflow as tf
 from PIL import Image
 
 from mu2keras import report
-from mu2keras import state as state_lib
+from mu2keras.storage import state as state_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 DEMO = "--config=configs/demo.py:runlocal"

@@ -16,7 +16,7 @@ from absl.testing import flagsaver
 from PIL import Image
 
 from launch import predict
-from mu2keras import export
+from mu2keras.storage import export
 from tests.system import systems
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mu2keras import architecture
-from mu2keras import state as state_lib
 from mu2keras.architecture import VARIANT_KEY
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import state as state_lib
+from mu2keras.system.component import ROOT_TASK
 from tests.launch.launchers_test import launch
 from tests.launch.launchers_test import launch_all
 

@@ -20,8 +20,8 @@ import pytest
 
 from configs import user_data
 from mu2keras import experiment
-from mu2keras import state as state_lib
 from mu2keras import tasks as tasks_lib
+from mu2keras.storage import state as state_lib
 from mu2keras.tasks import task_hook
 from tests.launch import launchers_test
 from tests.launch.launchers_test import command

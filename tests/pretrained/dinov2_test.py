@@ -18,9 +18,9 @@ from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import mutation
 from mu2keras.evolution import search_space
 from mu2keras.layers import resampling
-from mu2keras.population import Population
 from mu2keras.pretrained import checkpoints
 from mu2keras.pretrained import dinov2
+from mu2keras.system.population import Population
 from mu2keras.tasks import embedded
 
 NAME = "dinov2_s14_imgfocus"

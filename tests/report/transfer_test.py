@@ -5,9 +5,9 @@ import json
 import pytest
 
 from mu2keras import report
-from mu2keras import state as state_lib
 from mu2keras.evolution import accuracy_record
 from mu2keras.report import transfer
+from mu2keras.storage import state as state_lib
 from tests.system import systems
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from mu2keras import architecture
-from mu2keras.component import ROOT_TASK
-from mu2keras.component import Component
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.component import Component
 
 
 def make_block(seed=0):

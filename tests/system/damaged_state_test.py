@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from mu2keras import state
-from mu2keras import storage
+from mu2keras.storage import files as storage
+from mu2keras.storage import state
 from tests.system import systems
 
 CONFIG = {"experiment": {"num_samples_per_task": 3, "seed": 0}}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mu2keras import export
-from mu2keras import routing
+from mu2keras.storage import export
+from mu2keras.storage import routing
 from tests.system import systems
 
 

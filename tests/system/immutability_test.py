@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mu2keras import immutability
+from mu2keras.system import immutability
 from tests.system import systems
 
 

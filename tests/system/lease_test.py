@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from mu2keras import lease
+from mu2keras.storage import lease
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 HOLDER = """
 import sys
-from mu2keras import lease
+from mu2keras.storage import lease
 held = lease.acquire(sys.argv[1], owner="holder test", renew_every=None)
 print("held", flush=True)
 sys.stdin.read()  # Holds until the test closes stdin (or kills it).

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mu2keras import architecture
-from mu2keras.component import Component
-from mu2keras.path import Path
+from mu2keras.system.component import Component
+from mu2keras.system.path import Path
 from tests.system import systems
 
 

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from mu2keras import architecture
 from mu2keras.architecture import VARIANT_KEY
-from mu2keras.component import ROOT_TASK
-from mu2keras.population import Population
-from mu2keras.population import parse_task_name
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.population import Population
+from mu2keras.system.population import parse_task_name
 from tests.system import systems
 
 # Parameters of the "testing" components (hidden 16, MLP 32, 8 px).

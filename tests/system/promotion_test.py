@@ -7,12 +7,12 @@ from mu2keras import architecture
 from mu2keras import experiment
 from mu2keras import layers
 from mu2keras import roots
-from mu2keras import state
 from mu2keras.architecture import VARIANT_KEY
-from mu2keras.component import ROOT_TASK
 from mu2keras.evolution import mutation
 from mu2keras.evolution import search_space
-from mu2keras.population import Population
+from mu2keras.storage import state
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.population import Population
 from tests.system import systems
 
 SIZE = 12  # The tasks' resolution; the source root's is systems.SIZE (8).

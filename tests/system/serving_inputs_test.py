@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mu2keras import export
+from mu2keras.storage import export
 from mu2keras.tasks import pipeline
 from tests.system import systems
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from mu2keras import layers
-from mu2keras import state
-from mu2keras import storage
+from mu2keras.storage import files as storage
+from mu2keras.storage import state
 from tests.system import systems
 
 PACKAGE = "state_codec_test"

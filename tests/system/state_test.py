@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mu2keras import state
-from mu2keras import storage
-from mu2keras.component import ROOT_TASK
+from mu2keras.storage import files as storage
+from mu2keras.storage import state
+from mu2keras.system.component import ROOT_TASK
 from tests.system import systems
 
 CONFIG = {"benchmark": "testing", "num_samples_per_task": 2}

@@ -4,8 +4,8 @@ import numpy as np
 
 from mu2keras import architecture
 from mu2keras import roots
-from mu2keras.component import ROOT_TASK
-from mu2keras.population import Population
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.population import Population
 
 VARIANT = "testing"  # Patch 4, width 16, MLP 32, 2 heads.
 SIZE = 8  # Root resolution: a 2x2 patch grid.

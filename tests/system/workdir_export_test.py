@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from launch import predict
-from mu2keras import state
-from mu2keras import storage
-from mu2keras import workdir_export
+from mu2keras.storage import files as storage
+from mu2keras.storage import state
+from mu2keras.storage import workdir_export
 from tests.system import systems
 
 

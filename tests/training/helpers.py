@@ -6,8 +6,8 @@ import tensorflow as tf
 from mu2keras import architecture
 from mu2keras import roots
 from mu2keras import training
-from mu2keras.component import copy_layer
 from mu2keras.pretrained import weights as weights_lib
+from mu2keras.system.component import copy_layer
 
 # A trainable copy of a layer (what a component clone holds).
 clone = copy_layer

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mu2keras import training
-from mu2keras.component import layer_signature
+from mu2keras.system.component import layer_signature
 from mu2keras.training import evaluation as evaluation_lib
 from mu2keras.training import fused as fused_lib
 from mu2keras.training import layer_pool as layer_pool_lib

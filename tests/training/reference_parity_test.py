@@ -36,11 +36,11 @@ import pytest
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras import component as component_lib
 from mu2keras import roots
 from mu2keras import training
 from mu2keras.pretrained import augreg
 from mu2keras.pretrained import weights as weights_lib
+from mu2keras.system import component as component_lib
 from mu2keras.tasks import pipeline
 
 DATA = os.path.join(

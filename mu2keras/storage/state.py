@@ -33,9 +33,9 @@ import re
 
 import tensorflow as tf
 
-from mu2keras import state_codec
-from mu2keras import storage
-from mu2keras.state_codec import StateError
+from mu2keras.storage import files as storage
+from mu2keras.storage import state_codec
+from mu2keras.storage.state_codec import StateError
 
 FORMAT = "mu2keras-state"
 VERSION = 1

@@ -15,7 +15,7 @@ import hashlib
 
 import numpy as np
 
-from mu2keras.component import ROOT_TASK
+from mu2keras.system.component import ROOT_TASK
 
 
 class ImmutabilityError(RuntimeError):

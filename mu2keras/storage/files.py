@@ -185,7 +185,7 @@ def create_exclusive(src, dst):
 
     Locally a hard link, atomic. Elsewhere `tf.io.gfile.rename` with
     `overwrite=False`, which checks, then renames: two callers can both
-    succeed (see `mu2keras.lease`).
+    succeed (see `mu2keras.storage.lease`).
     """
     try:
         if is_local(dst):

@@ -15,7 +15,7 @@ import math
 import keras
 
 from mu2keras import architecture
-from mu2keras.component import ROOT_TASK
+from mu2keras.system.component import ROOT_TASK
 
 
 def _is_block(name):

@@ -8,7 +8,7 @@ and its momentum trace, are stored once in a TensorFlow tensor bundle
 `component/{id}/{variable_key}` and `momentum/{id}/{variable_key}`.
 
 Loading executes nothing it reads: a layer is rebuilt only as one of the
-component layer classes (`mu2keras.component.LAYER_CLASSES`), or as a
+component layer classes (`mu2keras.system.component.LAYER_CLASSES`), or as a
 subclass of one that the running process registered with
 `keras.saving.register_keras_serializable` (stored under its registered
 name; nothing named by a state is imported). It is built from its
@@ -26,11 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mu2keras.component import LAYER_CLASSES
-from mu2keras.component import Component
-from mu2keras.component import layer_variables
-from mu2keras.path import Path
-from mu2keras.population import Population
+from mu2keras.system.component import LAYER_CLASSES
+from mu2keras.system.component import Component
+from mu2keras.system.component import layer_variables
+from mu2keras.system.path import Path
+from mu2keras.system.population import Population
 
 
 class StateError(ValueError):

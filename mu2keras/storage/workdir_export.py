@@ -15,7 +15,7 @@ aside, the new into place, the old deleted.
 
 A run killed during a refresh leaves `saved_model/` partial or missing,
 beside complete `tmp-*.saved_model` temporaries. `repair`, run when a
-controller starts (`mu2keras.workdir.writer`), checks `saved_model/`
+controller starts (`mu2keras.storage.workdir.writer`), checks `saved_model/`
 against the last task-end state and, if it does not match, moves a
 complete temporary exported from that state into place, or exports it again
 (from the loaded population when `LAST` is that state; else from that
@@ -30,9 +30,9 @@ import json
 import tensorflow as tf
 from absl import logging
 
-from mu2keras import export
-from mu2keras import state as state_lib
-from mu2keras import storage
+from mu2keras.storage import export
+from mu2keras.storage import files as storage
+from mu2keras.storage import state as state_lib
 
 SAVED_MODEL = "saved_model"
 STAMP = "EXPORT.json"

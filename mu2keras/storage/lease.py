@@ -41,7 +41,7 @@ import uuid
 import tensorflow as tf
 from absl import logging
 
-from mu2keras import storage
+from mu2keras.storage import files as storage
 
 FILENAME = "LEASE"
 FORMAT = "mu2keras-lease"

@@ -12,10 +12,10 @@ change another task's outputs (spec §2.10).
 import math
 
 from mu2keras import architecture
-from mu2keras import routing
-from mu2keras.component import ROOT_TASK
-from mu2keras.component import Component
-from mu2keras.path import Path
+from mu2keras.storage import routing
+from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.component import Component
+from mu2keras.system.path import Path
 from mu2keras.tasks.task import PRIVATE_PREFIX
 from mu2keras.tasks.task import split_private
 
@@ -49,7 +49,8 @@ class Population:
     """A µ2Net system: retained paths per task, plus their history.
 
     Make one from a root with `Population.from_root(root)`, or load one with
-    `mu2keras.state.load_state`. Then, for each task visited (spec §2.1):
+    `mu2keras.storage.state.load_state`. Then, for each task visited (spec
+    §2.1):
     `start_task(name)`, make children with `new_path` (from
     `new_component` / `clone_component` and the components of existing
     paths), accept improved ones with `add_path`, and `end_task(name)`.
@@ -96,7 +97,8 @@ class Population:
 
     @classmethod
     def restore(cls, paths, private_tasks, active_task, counters, history):
-        """Reassembles a population from its parts (see `mu2keras.state`).
+        """Reassembles a population from its parts (see
+        `mu2keras.storage.state`).
 
         Args:
             paths: dict task -> list of `Path`, the retained paths.

@@ -19,7 +19,7 @@ to run (`tf.saved_model.load`, TF Serving, `saved_model_cli`). Signatures:
 
 `images` are `(batch, H, W, 1 or 3)`, any H and W: grey is tiled to RGB
 and each task resizes to its own resolution, in the graph
-(`mu2keras.routing.prepare_images`). float32 signatures take values in
+(`mu2keras.storage.routing.prepare_images`). float32 signatures take values in
 [-1, 1]; uint8 ones take [0, 255], scaled as the input pipeline does
 (`x / 127.5 - 1`): their logits are bitwise equal to the float32 ones on
 the pipeline's images. The graph checks the whole batch and names the
@@ -39,7 +39,7 @@ Each task signature's logits are bitwise equal to its path run as a
 
 Every unique component's variables are saved once and shared by all the
 signatures that use them. Exports are written to a temporary directory,
-synced, and renamed into place (`mu2keras.storage.write_atomically`).
+synced, and renamed into place (`mu2keras.storage.files.write_atomically`).
 """
 
 import re
@@ -48,12 +48,12 @@ import numpy as np
 import tensorflow as tf
 
 from mu2keras import architecture
-from mu2keras import routing
-from mu2keras import storage
-from mu2keras.component import stateless_variables
-from mu2keras.component import structure_key
-from mu2keras.population import parse_task_name
-from mu2keras.routing import LOGIT_PADDING
+from mu2keras.storage import files as storage
+from mu2keras.storage import routing
+from mu2keras.storage.routing import LOGIT_PADDING
+from mu2keras.system.component import stateless_variables
+from mu2keras.system.component import structure_key
+from mu2keras.system.population import parse_task_name
 
 ROUTED = "routed"
 TASK_NAMES = "task_names"
@@ -314,7 +314,7 @@ def export_system(
             renamed aside, then the new one into place).
         after_save: callable or None. Called with the temporary directory
             once the SavedModel is in it, before it is moved into place:
-            to add files (`mu2keras.workdir_export` records its source).
+            to add files (`mu2keras.storage.workdir_export` records its source).
 
     Returns:
         dict task -> signature name.

@@ -4,10 +4,11 @@
   one (a `LAST` file). `Controller.create` calls it, and so does
   `launch.evolve` before any work.
 * `writer(controller)`, around `Controller.run`: takes the workdir's lease
-  (`mu2keras.lease`: a second writer gets `LeaseHeld`, naming the first),
+  (`mu2keras.storage.lease`: a second writer gets `LeaseHeld`, naming the
+  first),
   checks that `LAST` still names the state the controller started from
   (nothing else wrote there since it was made), repairs the SavedModel
-  (`mu2keras.workdir_export`), and releases the lease however the run
+  (`mu2keras.storage.workdir_export`), and releases the lease however the run
   ends. In a multi-worker run only the chief takes the lease, and only it
   writes states and the SavedModel (`is_chief`: the worker that
   checkpoints, host 0 of a TPU pod slice); the others train the same
@@ -18,10 +19,10 @@ import contextlib
 import os
 import sys
 
-from mu2keras import lease as lease_lib
-from mu2keras import state as state_lib
-from mu2keras import storage
-from mu2keras import workdir_export
+from mu2keras.storage import files as storage
+from mu2keras.storage import lease as lease_lib
+from mu2keras.storage import state as state_lib
+from mu2keras.storage import workdir_export
 
 
 class WorkdirError(ValueError):
@@ -80,8 +81,8 @@ def writer(controller):
     """Holds `controller.workdir` while the controller runs.
 
     Yields:
-        The held `mu2keras.lease.Lease`, or None on a worker that does not
-        checkpoint.
+        The held `mu2keras.storage.lease.Lease`, or None on a worker that
+        does not checkpoint.
 
     Raises:
         LeaseHeld: another live writer holds the workdir.
