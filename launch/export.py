@@ -78,11 +78,14 @@ def main(argv):
     for task, signature in names.items():
         path = population.best_path(task)
         print(
-            f"  signature {signature}: {task}, {path.num_classes} classes, "
-            f"{path.image_size}px"
+            f"  signature {signature} (uint8: {signature}{export.UINT8}): "
+            f"{task}, {path.num_classes} classes, {path.image_size}px"
         )
     if tasks is None:
-        print(f"  signature serving_default ({export.ROUTED}): every task")
+        print(
+            f"  signature serving_default ({export.ROUTED}; uint8: "
+            f"{export.ROUTED}{export.UINT8}): every task"
+        )
 
 
 if __name__ == "__main__":

@@ -121,10 +121,16 @@ def test_tensorboard_has_task_and_candidate_scalars(demo):
 
 def test_export_writes_a_saved_model_that_predicts(demo):
     workdir, runs = demo
-    assert "signature task_embedded_digits: embedded/digits" in (
-        runs["export"].stdout
+    out = runs["export"].stdout
+    assert (
+        "signature task_embedded_digits (uint8: task_embedded_digits_uint8): "
+        "embedded/digits" in out
     )
+    assert "serving_default (routed; uint8: routed_uint8)" in out
     model = tf.saved_model.load(str(workdir / "export"))
+    for task in TASKS:
+        name = "task_" + task.replace("/", "_")
+        assert {name, name + "_uint8"} <= set(model.signatures)
     names = model.signatures["task_names"]()["task_names"].numpy()
     assert [n.decode() for n in names] == TASKS
     population = state_lib.load_state(str(workdir)).population
