@@ -82,17 +82,39 @@ def load_config():
     return config, user_tasks
 
 
-def check_agent(name):
+def make_strategy():
+    """The agent's strategy; a --tpu that cannot be reached fails in one
+    line (the resolver's error), before any work."""
+    import tensorflow as tf
+
+    from mu2keras.training import strategy as strategy_lib
+
+    try:
+        return strategy_lib.make_strategy(tpu=_TPU.value)
+    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
+        if _TPU.value is None:
+            raise
+        text = " ".join(str(error).split())
+        fail(
+            f"--tpu={_TPU.value}: cannot reach this TPU "
+            f"({type(error).__name__}: {text})."
+        )
+
+
+def check_agent(directory, name, chief):
     """Fails in one line if another live process runs this agent, or its
-    last state is damaged."""
-    from mu2keras.agents import layout
+    last state is damaged.
+
+    Only the chief host checks the lease: on a pod slice the others run
+    the same agent while the chief holds it (`storage.workdir.is_chief`).
+    """
     from mu2keras.storage import files as storage
     from mu2keras.storage import lease as lease_lib
     from mu2keras.storage import state as state_lib
 
-    directory = layout.agent_dir(_SYSTEM.value, name)
     try:
-        lease_lib.check_free(directory)
+        if chief:
+            lease_lib.check_free(directory)
     except lease_lib.LeaseError as error:
         fail(f"--name={name}: {error}")
     if storage.exists(directory) and state_lib.LAST in storage.names(directory):
@@ -100,31 +122,33 @@ def check_agent(name):
             state_lib.verify_state(directory)
         except state_lib.StateError as error:
             fail(f"--name={name}: {error}")
-    return directory
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from mu2keras import agents
+    from mu2keras.agents import layout
 
     config, user_tasks = load_config()
     try:
         name = _NAME.value or "-".join(map(agents.agent_name, _TASK.value))
-        directory = check_agent(name)
+        directory = layout.agent_dir(_SYSTEM.value, name)
     except agents.AgentError as error:
         fail(f"--name: {error}")
     from mu2keras import progress as progress_lib
     from mu2keras.storage import lease as lease_lib
     from mu2keras.storage import state as state_lib
     from mu2keras.storage import workdir as workdir_lib
-    from mu2keras.training import strategy as strategy_lib
 
     progress_lib.quiet_tensorflow_info()
-    strategy = strategy_lib.make_strategy(tpu=_TPU.value)
+    strategy = make_strategy()
+    chief = workdir_lib.is_chief(strategy)
+    check_agent(directory, name, chief)
     logging.info("Agent %s of %s, tasks %s.", name, _SYSTEM.value, _TASK.value)
+    # TensorBoard scalars too are the chief's alone to write.
     progress = progress_lib.RunProgress(
-        directory, log_lines=_LOG_PROGRESS.value
+        directory if chief else None, log_lines=_LOG_PROGRESS.value
     )
     try:
         agent = agents.Agent.open(

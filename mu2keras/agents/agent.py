@@ -16,10 +16,17 @@ A cycle is the controller's task visit (`Controller._run_task`), with:
 
 An agent killed and restarted (`Agent.open` again) resumes from its own
 `LAST`, as `Controller.resume` does, then reloads the others.
+
+On a TPU pod slice every host runs the same agent: only the chief
+(`storage.workdir.is_chief`) publishes the root, holds the lease and
+writes states (the controller's `_writes`); the others run the same
+loop and write nothing.
 """
 
 import functools
 import math
+
+import tensorflow as tf
 
 from mu2keras.agents import codec
 from mu2keras.agents import layout
@@ -28,6 +35,7 @@ from mu2keras.agents import root as root_lib
 from mu2keras.evolution import accuracy_record
 from mu2keras.evolution import controller as controller_lib
 from mu2keras.storage import state as state_lib
+from mu2keras.storage import workdir as workdir_lib
 from mu2keras.system import immutability
 
 
@@ -51,10 +59,13 @@ class Agent(controller_lib.Controller):
     def open(cls, config, system, name, **kwargs):
         """The agent `name` of `system`: new, or resumed from its `LAST`.
 
-        Publishes the system's root first if no agent has (`root`). Other
-        keyword arguments go to `Controller` (tasks, strategy, progress).
+        Publishes the system's root first if no agent has (`root`), on
+        the chief host only. Other keyword arguments go to `Controller`
+        (tasks, strategy, progress).
         """
-        root = root_lib.ensure_root(system, config)
+        strategy = kwargs.get("strategy") or tf.distribute.get_strategy()
+        chief = workdir_lib.is_chief(strategy)
+        root = root_lib.ensure_root(system, config, publish=chief)
         directory = layout.agent_dir(system, name)
         members = members_lib.Members(system, name, tasks=config.tasks)
         if state_lib.latest_state(directory) is None:
@@ -73,6 +84,10 @@ class Agent(controller_lib.Controller):
                 ),
             )
         members.sync(population)
+        if kwargs.get("seed_order") is not None:
+            kwargs["seed_order"] = _seed_ids(
+                population, name, kwargs["seed_order"]
+            )
         return cls(config, system, name, population, members, **kwargs)
 
     # --- Hooks of the controller's loop. ---
@@ -97,6 +112,13 @@ class Agent(controller_lib.Controller):
 
     def _payload(self, sampler):
         payload = super()._payload(sampler)
+        if sampler is not None:
+            # By stable key: other agents' paths get new local ids when
+            # reloaded (`_seed_ids` maps them back).
+            payload["controller"]["seed_order"] = [
+                codec.path_key(self.population, path, self.name)
+                for path in sampler.seeds
+            ]
         fingerprints = {}
         if sampler is None:  # A cycle's end: published.
             for pool in codec.own_pools(self.population).values():
@@ -120,3 +142,20 @@ class Agent(controller_lib.Controller):
         )
         if self.config.keep_states:
             layout.prune(self.workdir, max(2, self.config.keep_states))
+
+
+def _seed_ids(population, name, seed_order):
+    """The local ids of a saved seed order's paths, in its order.
+
+    Saved by stable key (`Agent._payload`; plain ids, the own and the
+    root's, are kept); a seed its owner retired since is no longer one.
+    """
+    ids = {
+        codec.path_key(population, path, name): path.id
+        for path in population.retained_paths()
+    }
+    return [
+        ids[seed] if isinstance(seed, str) else seed
+        for seed in seed_order
+        if not isinstance(seed, str) or seed in ids
+    ]

@@ -4,7 +4,10 @@
 published state of every other agent (`layout.published_state`, read
 without locks) and makes the population hold exactly their retained
 paths, as read-only members: a component already held (same stable key)
-is reused, a new one is read from that state's bundle; a path whose
+is reused, a new one is read from that state's bundle. A finished state
+never changes, so an agent whose newest one is the state read last time
+costs one read of its `LAST` and a listing: its members stay as they are
+(its structure is kept from that read, not its history). A path whose
 parent its owner retired meanwhile is re-linked to the nearest ancestor
 still held, else the root. Then every component is locked by the tasks
 whose retained paths use it, but the active one: other agents' components
@@ -48,6 +51,9 @@ class Members:
         self.include_private = include_private
         self.published = {}  # Path key -> sha256 its owner recorded.
         self.states = {}  # Agent -> the state directory last synced.
+        # Agent -> (that directory, what `_adopt` reads of it), to skip it
+        # while it stays the newest.
+        self._read = {}
         self.lineages = {}  # Own path -> lineage keys, to re-link once.
 
     def sync(self, population):
@@ -62,22 +68,26 @@ class Members:
         owners.update({t: self.name for t in self.tasks})
         if population.active_task is not None:
             owners[population.active_task] = self.name
+        read = {}
         for agent in layout.agents(self.system):
             if agent == self.name:
                 continue
             directory = layout.agent_dir(self.system, agent)
             for attempt in range(2):  # Pruned while read: read again.
-                found = layout.published_state(directory)
+                known = None if attempt else self._read.get(agent)
+                found = layout.published_state(directory, known)
                 if found is None:
                     break
                 try:
                     args = (population, index, old, owners, adopted)
                     self._adopt(agent, found, *args)
                     self.states[agent] = found[0]
+                    read[agent] = _kept(found)
                     break
                 except (state_lib.StateError, tf.errors.OpError) as error:
                     if attempt:
                         logging.warning("Skipping agent %s: %s", agent, error)
+        self._read = read
         self._relink(population, adopted)
         self.lineages = {}
         population.garbage_collect()
@@ -197,6 +207,16 @@ class Members:
                 if k in self.published
             ]
         )
+
+
+def _kept(found):
+    """What `_adopt` reads of a published state, to adopt it again."""
+    directory, parsed = found
+    recorded = parsed[state_lib.CONFIG].get(AGENT, {})
+    return directory, {
+        state_lib.STRUCTURE: parsed[state_lib.STRUCTURE],
+        state_lib.CONFIG: {AGENT: recorded},
+    }
 
 
 def relock(population):

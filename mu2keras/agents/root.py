@@ -3,7 +3,9 @@
 Every agent grows from the same root path(s), so the root lives in its own
 workdir, one state (`state_0_0`) with the root pool, saved by the first
 agent that finds none (under that folder's lease; the others wait for its
-`LAST`). Its components' keys are "root:ID". An agent whose config would
+`LAST`). On a TPU pod slice, where every host runs the same agent, only
+the chief publishes it (`storage.workdir.is_chief`); the other hosts wait
+too. Its components' keys are "root:ID". An agent whose config would
 build a different root (another `config.root`) is refused.
 """
 
@@ -19,16 +21,33 @@ from mu2keras.system.population import Population
 WAIT_SECONDS = 600.0
 
 
-def ensure_root(system, config, wait=WAIT_SECONDS):
+def ensure_root(system, config, wait=None, publish=True):
     """The root `Population` of `system`, published first if missing.
+
+    Args:
+        system: str. The shared system directory.
+        config: the agent's experiment config.
+        wait: float or None. Seconds to wait for another writer's root
+            (None: `WAIT_SECONDS`).
+        publish: bool. Whether this process may publish it (the chief of
+            its hosts); if not, it only waits for it.
 
     Raises:
         AgentError: the root was built from another `config.root`, or the
             agent writing it did not finish within `wait` seconds.
     """
+    wait = WAIT_SECONDS if wait is None else wait
     directory = layout.root_dir(system)
     if state_lib.latest_state(directory) is None:
-        _publish(directory, config, wait)
+        if publish:
+            _publish(directory, config, wait)
+        else:
+            _wait(
+                directory,
+                wait,
+                "no root yet, and this host is not the chief (which "
+                "publishes it)",
+            )
     return load_root(system, config)
 
 
@@ -65,12 +84,15 @@ def _publish(directory, config, wait):
         return
     except lease_lib.LeaseHeld:
         pass  # Another agent writes it: wait for its LAST.
+    _wait(directory, wait, "another agent holds its lease but wrote no root")
+
+
+def _wait(directory, wait, reason):
     deadline = time.monotonic() + wait
     while state_lib.latest_state(directory) is None:
         if time.monotonic() > deadline:
             raise layout.AgentError(
-                f"{directory}: another agent holds its lease but wrote no "
-                f"root within {wait:.0f}s."
+                f"{directory}: {reason}: none came within {wait:g}s."
             )
         time.sleep(0.2)
 

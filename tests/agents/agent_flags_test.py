@@ -7,7 +7,11 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+# The TPU resolver asks the GCE metadata server for the project; here a
+# closed local port refuses it at once.
+ENV = dict(
+    os.environ, TF_CPP_MIN_LOG_LEVEL="2", GCE_METADATA_HOST="127.0.0.1:9"
+)
 
 
 def agent(tmp_path, *flags):
@@ -47,7 +51,13 @@ def agent(tmp_path, *flags):
             ["--task=embedded/digits", "--name=no/slash"],
             "agent: --name: Invalid agent name 'no/slash'",
         ),
+        (
+            ["--task=embedded/digits", "--tpu=nosuch"],
+            "agent: --tpu=nosuch: cannot reach this TPU (URLError: <urlopen "
+            "error [Errno 111] Connection refused>).",
+        ),
     ],
+    ids=["task", "task twice", "name", "tpu"],
 )
 def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, flags, message):
     result, system = agent(tmp_path, *flags)
