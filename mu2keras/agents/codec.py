@@ -21,7 +21,6 @@ from mu2keras.storage import state_codec
 from mu2keras.storage.state_codec import StateError
 from mu2keras.system.component import ROOT_TASK
 from mu2keras.system.path import Path
-from mu2keras.system.population import Population
 
 
 def component_key(population, component, agent):
@@ -163,16 +162,7 @@ def restore(directory, parsed, root):
         pools = {ROOT_TASK: list(root.paths[ROOT_TASK])}
         for task, ids in structure["tasks"].items():
             pools[task] = [paths[i] for i in ids]
-        population = Population.restore(
-            pools,
-            structure["private_tasks"],
-            structure["active_task"],
-            (structure["next_path_id"], structure["next_component_id"]),
-            (
-                {r["id"]: r for r in history["paths"]},
-                {r["id"]: r for r in history["components"]},
-            ),
-        )
+        population = state_codec.restore_population(pools, structure, history)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, StateError):
             raise

@@ -346,20 +346,26 @@ def decode(structure, history, prefix, filenames):
             task: [paths[i] for i in ids]
             for task, ids in structure["tasks"].items()
         }
-        return Population.restore(
-            by_task,
-            structure["private_tasks"],
-            structure["active_task"],
-            (structure["next_path_id"], structure["next_component_id"]),
-            (
-                {r["id"]: r for r in history["paths"]},
-                {r["id"]: r for r in history["components"]},
-            ),
-        )
+        return restore_population(by_task, structure, history)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, StateError):
             raise
         raise StateError(f"{structure_file}: inconsistent state: {e!r}") from e
+
+
+def restore_population(pools, structure, history):
+    """The `Population` of a state's parsed structure and history, with
+    `pools` {task: [Path]} (a state's own, or an agent's over the root)."""
+    return Population.restore(
+        pools,
+        structure["private_tasks"],
+        structure["active_task"],
+        (structure["next_path_id"], structure["next_component_id"]),
+        (
+            {r["id"]: r for r in history["paths"]},
+            {r["id"]: r for r in history["components"]},
+        ),
+    )
 
 
 def _decode_path(record, components, paths):
