@@ -202,8 +202,9 @@ def test_a_killed_run_resumes_and_calls_the_hook_again(run):
 
 def test_export_report_and_predict_examples(folder, run):
     workdir, _, _, results = run
-    assert f"signature task_hooked_blobs: {TASK}, 2 classes" in (
-        results["export"].stdout
+    assert (
+        "signature task_hooked_blobs (uint8: task_hooked_blobs_uint8): "
+        f"{TASK}, 2 classes" in results["export"].stdout
     )
     with open(folder / "report" / "stats.json") as f:
         assert json.load(f)
