@@ -21,8 +21,9 @@ Measured: wall time from the first process's start to the last one's exit
 accounted parameters (its best path in the finished system: the
 sequential run's last state, the agents' `agents.load_system`), and reuse:
 the tasks whose best path uses components another task trained
-(`reused_from` of the report's leaderboard), and for the agents, those
-whose path uses another *agent's* components. Writes OUT/agents.json and
+(`reused_from` of the report's leaderboard) and, for the agents, the
+tasks whose best path uses components another *agent* trained (by the
+components' stable keys, `agents.load_system`). Writes OUT/agents.json and
 .md (`--smoke`: agents_smoke.*, two tasks, one each).
 """
 
@@ -35,6 +36,7 @@ import time
 from benchmarks import study
 from configs import demo_random
 from mu2keras import agents
+from mu2keras.agents import layout
 from mu2keras.report import tables
 from mu2keras.storage import files as storage
 from mu2keras.storage import state as state_lib
@@ -87,7 +89,7 @@ def _sequential(workdir, arg, tasks, overrides):
         [_command("evolve", config, f"--workdir={directory}", *overrides)]
     )
     population = state_lib.load_state(directory).population
-    return dict(_system(population, owners=None), seconds=seconds)
+    return dict(_system(population), seconds=seconds)
 
 
 def _agents(workdir, arg, split, overrides):
@@ -104,9 +106,19 @@ def _agents(workdir, arg, split, overrides):
         for group in split
     ]
     seconds = _timed(commands)
-    population = agents.load_system(system).population
-    owners = {t: i for i, group in enumerate(split) for t in group}
-    return dict(_system(population, owners), seconds=seconds)
+    loaded = agents.load_system(system)
+    population = loaded.population
+    keys = loaded.config["component_keys"]  # id -> "AGENT:ID" / "root:ID"
+    figures = _system(population)
+    for group in split:
+        name = "-".join(map(agents.agent_name, group))  # launch.agent's
+        for task in group:
+            path = population.best_path(task)
+            trainers = {keys[str(c.id)].split(":")[0] for c in path.components}
+            row = figures["tasks"][task]
+            row["other_agents"] = sorted(trainers - {name, layout.ROOT})
+            row["reuses_other_agent"] = bool(row["other_agents"])
+    return dict(figures, seconds=seconds)
 
 
 def _command(launcher, *args):
@@ -135,9 +147,11 @@ def _timed(commands):
     return seconds
 
 
-def _system(population, owners):
+def _system(population):
     """Per task: test accuracy, accounted params, the tasks it reuses
-    (and, with `owners` {task: agent}, whether one is another agent's)."""
+    (the report's `reused_from`: right for one controller's history; an
+    agents' system has no common history, so `_agents` adds what each path
+    takes from other agents by the components' stable keys)."""
     per_task = {}
     for row in tables.leaderboard(population):
         sources = row["reused_from"].split()
@@ -147,11 +161,6 @@ def _system(population, owners):
             "layers": row["layers"],
             "reused_from": sources,
         }
-        if owners is not None:
-            mine = owners[row["task"]]
-            figures["reuses_other_agent"] = any(
-                owners.get(s, mine) != mine for s in sources
-            )
         per_task[row["task"]] = figures
     return {
         "tasks": per_task,
@@ -165,17 +174,17 @@ def markdown(figures):
     seq, ag = figures["sequential"], figures["agents"]
     lines = [
         "| task | sequential test acc. | agents test acc. | sequential "
-        "accounted params | agents accounted params | reused from "
-        "(sequential / agents) |",
-        "|---|---|---|---|---|---|",
+        "accounted params | agents accounted params | sequential: reuses "
+        "tasks | agents: reuses agents |",
+        "|---|---|---|---|---|---|---|",
     ]
     for task in figures["tasks"]:
         a, b = seq["tasks"][task], ag["tasks"][task]
         lines.append(
             f"| {task} | {a['test_accuracy']:.3f} | {b['test_accuracy']:.3f} "
             f"| {a['accounted_params']:,} | {b['accounted_params']:,} "
-            f"| {' '.join(a['reused_from']) or '-'} / "
-            f"{' '.join(b['reused_from']) or '-'} |"
+            f"| {' '.join(a['reused_from']) or '-'} "
+            f"| {' '.join(b['other_agents']) or '-'} |"
         )
     other = sum(f["reuses_other_agent"] for f in ag["tasks"].values())
     n = len(figures["tasks"])
@@ -184,9 +193,9 @@ def markdown(figures):
         f"Wall time to the finished system: sequential {seq['seconds']:.0f} "
         f"s, agents {ag['seconds']:.0f} s ({ag['seconds'] / seq['seconds']:.2f}"
         "×).",
-        f"Tasks whose best path reuses another task's components: "
-        f"sequential {seq['reusing_tasks']} of {n}, agents "
-        f"{ag['reusing_tasks']} of {n} ({other} another agent's).",
+        f"Best paths using components another task trained: sequential "
+        f"{seq['reusing_tasks']} of {n}; using components another agent "
+        f"trained: agents {other} of {n}.",
         f"System parameters: sequential {seq['unique_params']:,}, agents "
         f"{ag['unique_params']:,}.",
     ]

@@ -20,8 +20,10 @@ def load_system(system, verify=True):
     Returns:
         A `state.State`: the `Population`, loop = the cycles the agents
         published in all, generation 0, config {"agents": {agent: state
-        directory read}, "path_keys": {path id: stable key}}, and `system`
-        as the directory.
+        directory read}, "path_keys": {path id: stable key},
+        "component_keys": {component id: stable key, "AGENT:ID" naming the
+        agent that trained it, "root:ID" the root's}}, and `system` as the
+        directory.
 
     Raises:
         AgentError: no root, or no agent has published yet.
@@ -40,6 +42,13 @@ def load_system(system, verify=True):
     # A plain population from here: its paths are its own history (the
     # report's), each path's stable key kept in the config.
     keys = {str(i): key for i, key in population.foreign_paths.items()}
+    components = {
+        str(i): key for i, key in population.foreign_components.items()
+    }
     population.foreign_paths, population.foreign_components = {}, {}
-    config = {"agents": dict(members.states), "path_keys": keys}
+    config = {
+        "agents": dict(members.states),
+        "path_keys": keys,
+        "component_keys": components,
+    }
     return state_lib.State(population, loops, 0, config, system)

@@ -38,9 +38,14 @@ def test_both_sides_grow_every_task(smoke):
         "embedded_digits",
         "embedded_textures",
     ]
-    for task in figures["agents"]["tasks"].values():
-        # With one task per agent, reusing a task is reusing an agent.
-        assert task["reuses_other_agent"] == bool(task["reused_from"])
+    # What a path takes from another agent, by the components' keys.
+    other = {
+        "embedded/digits": ["embedded_textures"],
+        "embedded/textures": ["embedded_digits"],
+    }
+    for name, task in figures["agents"]["tasks"].items():
+        assert set(task["other_agents"]) <= set(other[name])
+        assert task["reuses_other_agent"] == bool(task["other_agents"])
 
 
 def test_table_has_a_row_per_task_and_the_wall_times(smoke):
@@ -57,5 +62,7 @@ def test_table_has_a_row_per_task_and_the_wall_times(smoke):
         f"sequential {seq['seconds']:.0f} s, agents {ag['seconds']:.0f} s"
         in text
     )
-    reusing = sum(bool(t["reused_from"]) for t in ag["tasks"].values())
-    assert ag["reusing_tasks"] == reusing
+    reusing = sum(bool(t["reused_from"]) for t in seq["tasks"].values())
+    assert seq["reusing_tasks"] == reusing
+    other = sum(t["reuses_other_agent"] for t in ag["tasks"].values())
+    assert f"another agent trained: agents {other} of 2." in text
