@@ -201,20 +201,12 @@ def check_tasks(config):
 def make_strategy():
     """The run's strategy; a --tpu that cannot be reached fails in one
     line (the resolver's error), before any work."""
-    import tensorflow as tf
-
     from mu2keras.training import strategy as strategy_lib
 
     try:
-        return strategy_lib.make_strategy(tpu=_TPU.value)
-    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
-        if _TPU.value is None:
-            raise
-        text = " ".join(str(error).split())
-        fail(
-            f"--tpu={_TPU.value}: cannot reach this TPU "
-            f"({type(error).__name__}: {text})."
-        )
+        return strategy_lib.launcher_strategy(_TPU.value)
+    except strategy_lib.TpuUnreachable as error:
+        fail(f"--tpu={_TPU.value}: {error}")
 
 
 def check_workdirs(config):

@@ -64,6 +64,25 @@ def make_strategy(tpu=None, devices=None, multi_worker=None):
     return tf.distribute.get_strategy()
 
 
+class TpuUnreachable(ValueError):
+    """A `--tpu` that cannot be resolved or reached; one line."""
+
+
+def launcher_strategy(tpu=None):
+    """`make_strategy(tpu=tpu)` for a launcher: a `tpu` that cannot be
+    reached raises `TpuUnreachable` with the resolver's error on one line,
+    before any work."""
+    try:
+        return make_strategy(tpu=tpu)
+    except (OSError, RuntimeError, ValueError, tf.errors.OpError) as error:
+        if tpu is None:
+            raise
+        text = " ".join(str(error).split())
+        raise TpuUnreachable(
+            f"cannot reach this TPU ({type(error).__name__}: {text})."
+        ) from error
+
+
 def _tpu_strategy(tpu):
     if not isinstance(tpu, str) or not tpu:
         raise ValueError(
