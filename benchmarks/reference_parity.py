@@ -62,6 +62,12 @@ WALL = (
     "or task's end to this one's: mutation, data, training, validation; "
     "not the test or the saved state) divided by their candidates"
 )
+REF_WALL = (
+    "the reference script's wall time of each of the task's generations "
+    "(sampling the data hyperparameters and the candidate, the input "
+    "pipeline, compiling, training, validation, clearing JAX's caches), "
+    "one candidate each, averaged"
+)
 # Issue 20's recorded figure: the official notebook on this CPU, 1 seed,
 # its own splits of the same data (TFDS).
 REFERENCE_FIELDS = {
@@ -86,11 +92,15 @@ def make_tasks(smoke=False):
     return {task.name: task}
 
 
-def config(seed, smoke=False):
-    """The run's config: configs/ti0_cmaterdb.py with the issue's tasks."""
+def config(seed, smoke=False, loops=0):
+    """The run's config: configs/ti0_cmaterdb.py with the issue's tasks;
+    with `loops`, only the first `loops` task visits (one iteration)."""
     c = ti0_cmaterdb.get_config("autotune=v2" + (",runlocal" * smoke))
     c.tasks = list(TASKS)
     c.seed = seed
+    if loops:
+        c.tasks = c.tasks[:loops]
+        c.num_task_iters = 1
     if smoke:  # 2 candidates per task, 1 iteration, a tiny root.
         c.num_samples_per_task = 2
         c.num_candidates = 1
@@ -173,6 +183,7 @@ def seed_record(population, counter, seconds):
                 np.mean([r["seconds"] for r in records])
             ),
             "depths_made": [r["num_layers"] for r in records],
+            "seconds_made": [r["seconds"] for r in records],
         }
     return {"tasks": tasks, "system": grown["system"], "seconds": seconds}
 
@@ -182,18 +193,19 @@ def fingerprint(c, smoke):
     return hashlib.sha256(f"{text}{smoke}".encode()).hexdigest()
 
 
-def run_seed(seed, workdir, smoke=False, rerun=False):
+def run_seed(seed, workdir, smoke=False, rerun=False, loops=0):
     """One seed's record: kept in WORKDIR/runs, or grown (and kept)."""
-    c = config(seed, smoke)
+    c = config(seed, smoke, loops)
     key = fingerprint(c, smoke)
-    path = storage.join(workdir, "runs", f"seed{seed}.json")
+    name = f"seed{seed}" + (f"_loops{loops}" if loops else "")
+    path = storage.join(workdir, "runs", f"{name}.json")
     if not rerun and storage.exists(path):
         record = json.loads(storage.read(path))
         if record.get("fingerprint") == key:
             print(f"{NAME}: seed {seed}: kept")
             return record
     counter = Counter()
-    directory = storage.join(workdir, f"s{seed}")
+    directory = storage.join(workdir, name.replace("seed", "s", 1))
     population, seconds = study.run(
         c, directory, make_tasks(smoke), progress=counter
     )
@@ -235,6 +247,17 @@ def _checked(data, path, seed):
             if not isinstance(value, kinds) or isinstance(value, bool):
                 if not (value is None and type(None) in kinds):
                     fail(f"tasks[{task!r}].{field} is {value!r}")
+        seconds = figures.get("generation_seconds", [])
+        if not isinstance(seconds, list) or not all(
+            isinstance(x, (int, float)) and x > 0 for x in seconds
+        ):
+            fail(f"tasks[{task!r}].generation_seconds is {seconds!r}")
+        depths = figures.get("depths_made", [0] * len(seconds))
+        if not isinstance(depths, list) or len(depths) != len(seconds):
+            fail(
+                f"tasks[{task!r}].depths_made is {depths!r}, not one depth "
+                "per generation"
+            )
         tasks[short(task)] = dict(figures)
     wall = data.get("wall_per_candidate_s")
     if wall is not None and not isinstance(wall, (int, float)):
@@ -253,12 +276,30 @@ def main(argv=None):
     parser.add_argument(
         "--rerun", action="store_true", help="Grow kept seeds again."
     )
+    parser.add_argument(
+        "--loops",
+        type=int,
+        default=0,
+        help="Time only the first LOOPS task visits (1 to 3) of each seed, "
+        "beside the reference script run on the same visits (its "
+        "seed{N}.json files with each task's generation_seconds and "
+        "depths_made), depth by depth: the side-by-side wall time of issue "
+        "20's goal. Writes "
+        "reference_parity_wall.*.",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.loops <= len(TASKS):
+        parser.error(f"--loops must be 0 to {len(TASKS)}, not {args.loops}")
     reference = read_reference(args.reference, args.seeds)
     workdir = args.workdir
     if args.smoke and workdir == WORKDIR:
         workdir += "_smoke"
-    runs = [run_seed(s, workdir, args.smoke, args.rerun) for s in args.seeds]
+    runs = [
+        run_seed(s, workdir, args.smoke, args.rerun, args.loops)
+        for s in args.seeds
+    ]
+    if args.loops:
+        return _write_wall(args, runs, reference)
     tasks = [short(t) for t in TASKS]
     iterations = config(0, args.smoke).num_task_iters
     figures = {
@@ -278,6 +319,26 @@ def main(argv=None):
     }
     name = NAME + ("_smoke" if args.smoke else "")
     study.write_outputs(name, figures, report.markdown(figures), out=args.out)
+    return figures
+
+
+def _write_wall(args, runs, reference):
+    """The side-by-side wall time of the first `args.loops` task visits."""
+    tasks = [short(t) for t in TASKS[: args.loops]]
+    figures = {
+        "seeds": args.seeds,
+        "loops": args.loops,
+        "setting": "spec §8.1 ViT tiny 0 layers, one CPU device, the first "
+        f"{args.loops} task visit(s): " + ", ".join(TASKS[: args.loops]),
+        "definitions": {"wall_per_candidate_s": WALL, "reference": REF_WALL},
+        "runs": runs,
+        "reference_files": {str(k): v for k, v in reference.items()},
+        "tasks": tasks,
+        "summary": report.wall_summary(runs, reference, tasks),
+    }
+    name = NAME + "_wall" + ("_smoke" if args.smoke else "")
+    markdown = report.wall_markdown(figures)
+    study.write_outputs(name, figures, markdown, out=args.out)
     return figures
 
 

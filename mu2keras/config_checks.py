@@ -79,6 +79,7 @@ FIELD_RULES = {
     "max_validation_examples": _int(1),
     "mutate_adapters": _BOOL,
     "check_immutability": _BOOL,
+    "retest_ended_tasks": _BOOL,
     "export_saved_model": _BOOL,
     "data_dir": _STR,
     "user_tasks": _STR,

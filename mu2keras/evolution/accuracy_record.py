@@ -13,7 +13,10 @@ on its test split, and the row is appended to the controller's record:
 of introduction) -> its best path's test accuracy at that moment. Every
 value is measured when its row is made, never copied from an earlier row:
 locked paths (spec §2.10) make later rows repeat earlier ones, and the
-matrix shows it rather than assumes it.
+matrix shows it rather than assumes it. With `config.retest_ended_tasks`
+False, the other tasks' values are carried instead, once the immutability
+check has found their paths' outputs bit-identical; the row names those
+tasks under `carried`.
 
 The record is saved with every state, in the state's `config.json` under
 `controller.accuracy_matrix`, beside the controller's rng state, so a
@@ -27,7 +30,7 @@ from mu2keras.storage.state_codec import StateError
 KEY = "accuracy_matrix"
 
 
-def row(population, loop, task, test_accuracy, measured=None):
+def row(population, loop, task, test_accuracy, measured=None, carried=None):
     """The row of the task visit that just ended.
 
     Args:
@@ -39,17 +42,27 @@ def row(population, loop, task, test_accuracy, measured=None):
         measured: dict path id -> float or None. Test accuracies measured
             during this task end (the controller's test of a new best);
             those paths are not tested twice.
+        carried: dict path id -> float or None. Earlier test accuracies of
+            paths verified unchanged since (the immutability check); used
+            instead of a test, and their tasks listed under `carried`.
 
     Returns:
-        A JSON-able dict: `loop`, `task` and `accuracy`.
+        A JSON-able dict: `loop`, `task`, `accuracy` and, when a value was
+        carried, `carried` (the tasks, in order).
     """
-    measured = measured or {}
-    accuracy = {}
+    measured, carried = measured or {}, carried or {}
+    accuracy, carried_tasks = {}, []
     for name in population.tasks:
         path = population.best_path(name)
         value = measured.get(path.id)
+        if value is None and carried.get(path.id) is not None:
+            value = carried[path.id]
+            carried_tasks.append(name)
         accuracy[name] = test_accuracy(path) if value is None else value
-    return {"loop": loop, "task": task, "accuracy": accuracy}
+    result = {"loop": loop, "task": task, "accuracy": accuracy}
+    if carried_tasks:
+        result["carried"] = carried_tasks
+    return result
 
 
 def from_config(config):
@@ -77,4 +90,6 @@ def _is_row(value):
         and isinstance(value.get("task"), str)
         and isinstance(value.get("accuracy"), dict)
         and all(isinstance(v, (int, float)) for v in value["accuracy"].values())
+        and isinstance(value.get("carried", []), list)
+        and all(t in value["accuracy"] for t in value.get("carried", []))
     )

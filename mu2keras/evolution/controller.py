@@ -232,7 +232,14 @@ class Controller:
         measured = self._test_new_best(task)
         self._check_immutability(task.name)
         self.accuracy_matrix.append(
-            accuracy_record.row(pop, self.loop, task.name, self._test, measured)
+            accuracy_record.row(
+                pop,
+                self.loop,
+                task.name,
+                self._test,
+                measured,
+                self._verified_tests(task.name),
+            )
         )
         self.loop, self.generation = self.loop + 1, 0
         if self._writes:
@@ -410,6 +417,21 @@ class Controller:
         return evaluation.test_accuracy(
             path, self.task(path.task), self.config.batch_size
         )
+
+    def _verified_tests(self, task):
+        """{path id: test accuracy} of the other tasks' retained paths that
+        the immutability check just verified, when they are not re-tested
+        (`config.retest_ended_tasks`); {} otherwise."""
+        if (
+            self.config.get("retest_ended_tasks", True)
+            or self._fingerprints is None
+        ):
+            return {}
+        return {
+            p.id: p.metrics["test_quality"]
+            for p in self.population.retained_paths()
+            if p.task not in (task, ROOT_TASK) and "test_quality" in p.metrics
+        }
 
     def _check_immutability(self, task):
         """Spec §2.10: no other task's retained path changed by a bit."""

@@ -119,6 +119,11 @@ def _result(per_task):
     return {"per_task": per_task, "mean": mean}
 
 
+def _carried(matrix):
+    """How many of the matrix's values were carried, not measured."""
+    return sum(len(row.get("carried", ())) for row in matrix)
+
+
 def _finite(value):
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -129,11 +134,13 @@ def _finite(value):
 def summary(matrix):
     """The machine-readable transfer figures (`stats.json`'s `transfer`).
 
-    `measured` is True when there is a matrix: the controller measures
-    every row (`mu2keras.evolution.accuracy_record`).
+    `measured` is True when there is a matrix and no value in it was
+    carried (`mu2keras.evolution.accuracy_record`: the controller measures
+    every row unless `config.retest_ended_tasks` is False).
     """
     return {
-        "measured": bool(matrix),
+        "measured": bool(matrix) and not _carried(matrix),
+        "carried_values": _carried(matrix),
         "accuracy_matrix": matrix,
         "forgetting": forgetting(matrix),
         "backward_transfer": backward_transfer(matrix),
@@ -148,27 +155,40 @@ def markdown(matrix):
             "## Accuracy matrix\n\nNone recorded: no task has ended in this "
             "run yet, or the state predates the record.\n"
         )
+    carried = _carried(matrix)
+    how = (
+        "**measured**: at the end of every visit each task's path was "
+        "tested again on its test split, not copied from the row before"
+        if not carried
+        else f"{carried} value(s) marked * **carried**: not tested again "
+        "(`config.retest_ended_tasks` False) but kept from the row before "
+        "once the immutability check found the path's outputs bit-identical; "
+        "the others measured"
+    )
     return "\n".join(
         [
             "## Accuracy matrix",
             "",
             "Test accuracy of every learned task's best path after each task "
-            "visit (loop id, spec §2.1), **measured**: at the end of every "
-            "visit each task's path was tested again on its test split, not "
-            "copied from the row before. Blank: not learned yet.",
+            f"visit (loop id, spec §2.1), {how}. Blank: not learned yet.",
             "",
             matrix_markdown(matrix),
             "## Forgetting and backward transfer",
             "",
             transfer_markdown(matrix),
-            "Computed from the measured matrix above. Forgetting: the "
+            "Computed from the matrix above. Forgetting: the "
             "task's best accuracy in an earlier row minus its last; "
             "backward transfer: its last accuracy minus the one right after "
             "its last visit. Locked paths (spec §2.10) make both 0 by "
-            "construction; the values here are measured, not assumed. "
-            "With revisits, a task replacing its own best path by one with a "
-            "lower test accuracy shows as forgetting. n/a: learned in the last "
-            "visit, with no later one.",
+            "construction; "
+            + (
+                "the values here are measured, not assumed. "
+                if not carried
+                else "carried values assume it, after the check. "
+            )
+            + "With revisits, a task replacing its own best path by one with "
+            "a lower test accuracy shows as forgetting. n/a: learned in the "
+            "last visit, with no later one.",
             "",
         ]
     )
@@ -183,7 +203,11 @@ def matrix_markdown(matrix):
     ]
     for k, row in enumerate(matrix):
         cells = [str(row.get("loop", k)), row["task"]]
-        cells += [_cell(row["accuracy"].get(t, "")) for t in tasks]
+        carried = set(row.get("carried", ()))
+        cells += [
+            _cell(row["accuracy"].get(t, "")) + "*" * (t in carried)
+            for t in tasks
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

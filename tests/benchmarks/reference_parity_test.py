@@ -179,3 +179,75 @@ def test_summary_counts_tasks_without_a_block():
     assert summary["mnist"]["first_iteration_without_block"] == 2
     assert summary["mnist"]["candidates_before_first_block"] == [36, 5, None]
     assert summary["mnist"]["retained_depth"]["mean"] == pytest.approx(1.0)
+
+
+def test_loops_time_the_first_visits_beside_the_reference(smoke, tmp_path):
+    """`--loops 1` grows MNIST's first visit alone; its seconds per
+    candidate are compared with the reference script's depth by depth."""
+    workdir, _, _ = smoke
+    out = tmp_path / "out"
+    argv = smoke_argv(workdir, out, "--seeds=0", "--loops=1")
+    (run,) = rp.main(argv)["runs"]
+    assert sorted(run["tasks"]) == ["mnist"]  # Digits never grew.
+    ours = run["tasks"]["mnist"]
+    assert ours["candidates"] == CANDIDATES == len(ours["seconds_made"])
+    # The reference script's --loops 1 file: the same depths, each
+    # generation 10 and 30 s.
+    data = reference_file(complete=False)
+    data["tasks"] = {"embedded/mnist": data["tasks"]["embedded/mnist"]}
+    data["tasks"]["embedded/mnist"].update(
+        generation_seconds=[10.0, 30.0], depths_made=ours["depths_made"]
+    )
+    (tmp_path / "seed0.json").write_text(json.dumps(data))
+    figures = rp.main(argv + [f"--reference={tmp_path}"])
+    (kept,) = figures["runs"]  # Kept, not grown again.
+    assert kept["tasks"]["mnist"]["seconds_made"] == ours["seconds_made"]
+    rows = figures["summary"]["rows"]
+    assert [r["depth"] for r in rows] == sorted(set(ours["depths_made"]))
+    mine, theirs = [], []
+    for r in rows:
+        picked = [
+            (s, t)
+            for s, t, d in zip(
+                ours["seconds_made"],
+                [10.0, 30.0],
+                ours["depths_made"],
+                strict=True,
+            )
+            if d == r["depth"]
+        ]
+        assert r["mu2keras_s"] == pytest.approx(np.mean([s for s, _ in picked]))
+        assert r["reference_s"] == pytest.approx(
+            np.mean([t for _, t in picked])
+        )
+        assert r["candidates"] == [len(picked)] * 2
+        mine.append(len(picked) * r["mu2keras_s"])
+        theirs.append(len(picked) * r["reference_s"])
+    ratio = sum(mine) / sum(theirs)
+    goal = figures["summary"]["goal"]
+    assert f"{ratio:.3f}×" in goal["text"] and goal["met"] == (ratio <= 0.2)
+    table = (out / "reference_parity_wall_smoke.md").read_text()
+    assert f"{ratio:.3f}×" in table
+    # Kept apart from the whole run's record of the same seed.
+    assert (workdir / "runs" / "seed0_loops1.json").exists()
+    assert (workdir / "runs" / "seed0.json").exists()
+
+
+def test_loops_out_of_range_and_bad_generation_seconds_are_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        rp.main(smoke_argv(tmp_path / "w", tmp_path / "o", "--loops=4"))
+    bad = reference_file()
+    bad["tasks"]["embedded/mnist"]["generation_seconds"] = [1.0, "x"]
+    bad["tasks"]["embedded/mnist"]["depths_made"] = [0, 1]
+    (tmp_path / "seed0.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError) as error:
+        rp.main(
+            smoke_argv(
+                tmp_path / "w", tmp_path / "o", f"--reference={tmp_path}"
+            )
+        )
+    assert str(error.value) == (
+        f"Reference file {tmp_path}/seed0.json: "
+        "tasks['embedded/mnist'].generation_seconds is [1.0, 'x']."
+    )
+    assert not (tmp_path / "o").exists() and not (tmp_path / "w").exists()

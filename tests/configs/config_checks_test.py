@@ -40,6 +40,14 @@ FIELD_CASES = [
         )
         for value in (-1.0, float("inf"), float("nan"))
     ],
+    # The demo carries verified test accuracies: the check must stay on.
+    (
+        "check_immutability",
+        False,
+        "config.retest_ended_tasks=False carries test accuracies that the "
+        "immutability check verified; it needs config.check_immutability="
+        "True.",
+    ),
     ("root.seed", -3, "config.root.seed must be an int >= 0; got -3."),
     (
         "root.num_layers",

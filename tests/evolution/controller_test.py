@@ -364,6 +364,38 @@ def test_accuracy_matrix_is_measured_at_every_task_end(tmp_path):
     assert bwt["per_task"] == {"a": -drop, "b": None}
 
 
+def test_without_retests_verified_accuracies_are_carried(tmp_path):
+    """`retest_ended_tasks=False`: each best path is tested once; later
+    rows carry it after the immutability check, and name it."""
+    config = tiny_config(
+        num_task_iters=1, retest_ended_tasks=False, export_saved_model=False
+    )
+    controller = controller_lib.Controller.create(
+        config, str(tmp_path), tasks=TASKS
+    )
+    test, tests = controller._test, []
+
+    def counted(path):
+        tests.append(path.task)
+        return test(path)
+
+    controller._test = counted
+    population = controller.run()
+    assert tests == ["a", "b", "c"]
+    matrix = matrix_of(tmp_path)
+    assert [row.get("carried", []) for row in matrix] == [[], ["a"], ["a", "b"]]
+    for task in population.tasks:
+        best = population.best_path(task)
+        assert {
+            row["accuracy"][task] for row in matrix if task in row["accuracy"]
+        } == {best.metrics["test_quality"]}
+    # What a re-test would measure: the carried values hold.
+    a = population.best_path("a")
+    assert matrix[-1]["accuracy"]["a"] == evaluation.test_accuracy(
+        a, TASKS["a"], config.batch_size
+    )
+
+
 def test_a_state_without_the_matrix_resumes_with_an_empty_one(
     finished, tmp_path
 ):

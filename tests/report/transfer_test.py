@@ -125,3 +125,34 @@ def test_a_malformed_matrix_is_a_state_error(tmp_path):
     saved_system(tmp_path, {accuracy_record.KEY: [{"loop": 0}]})
     with pytest.raises(state_lib.StateError, match="accuracy_matrix"):
         report.write_report(str(tmp_path))
+
+
+def test_carried_values_are_starred_and_the_matrix_not_called_measured(
+    tmp_path,
+):
+    matrix = [
+        row(0, "a", a=0.5),
+        {
+            "loop": 1,
+            "task": "cmaterdb/b",
+            "accuracy": {"a": 0.5, "cmaterdb/b": 1.0},
+            "carried": ["a"],
+        },
+    ]
+    saved_system(tmp_path, {accuracy_record.KEY: matrix})
+    files = report.write_report(str(tmp_path))
+    with open(files["report.md"]) as f:
+        markdown = f.read()
+    assert "| 1 | cmaterdb/b | 0.5000* | 1.0000 |" in markdown
+    assert "1 value(s) marked * **carried**" in markdown
+    assert "**measured**:" not in markdown
+    with open(files["stats.json"]) as f:
+        figures = json.load(f)["transfer"]
+    assert figures["measured"] is False and figures["carried_values"] == 1
+
+
+def test_a_carried_task_outside_its_row_is_a_state_error(tmp_path):
+    bad = dict(row(0, "a", a=0.5), carried=["b"])
+    saved_system(tmp_path, {accuracy_record.KEY: [bad]})
+    with pytest.raises(state_lib.StateError, match="accuracy_matrix"):
+        report.write_report(str(tmp_path))
