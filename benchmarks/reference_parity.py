@@ -6,6 +6,8 @@ seed):
     .venv/bin/python -m benchmarks.reference_parity --seeds 0,1,2
     .venv/bin/python -m benchmarks.reference_parity \
         --reference DIR   # beside the notebook's seed{N}.json files
+    .venv/bin/python -m benchmarks.reference_parity --seeds 0,1,2 \
+        --loops 1 --reference DIR   # the wall time side by side
     .venv/bin/python -m benchmarks.reference_parity --smoke  # CI: seconds
 
 The setting is spec §8.1's "ViT tiny 0 layers" as the official notebook
@@ -26,6 +28,11 @@ of issue 20 against the reference. The reference's figures are read from
 a script on the same splits); without any, the issue's recorded figure
 stands in, labelled as such; only complete files enter the means and the
 goal.
+
+With `--loops L` only the first L task visits are grown (one iteration),
+and their seconds per candidate are compared with the reference script's
+run of the same visits (its seed{N}.json with `generation_seconds` and
+`depths_made` per task) depth by depth: reference_parity_wall.*.
 
 Each finished seed is kept as WORKDIR/runs/seed{N}.json and reused while
 its config is unchanged (`--rerun` grows it again). Writes
