@@ -260,7 +260,11 @@ def _checked(data, path, seed):
         ):
             fail(f"tasks[{task!r}].generation_seconds is {seconds!r}")
         depths = figures.get("depths_made", [0] * len(seconds))
-        if not isinstance(depths, list) or len(depths) != len(seconds):
+        if (
+            not isinstance(depths, list)
+            or len(depths) != len(seconds)
+            or not all(type(d) is int and d >= 0 for d in depths)
+        ):
             fail(
                 f"tasks[{task!r}].depths_made is {depths!r}, not one depth "
                 "per generation"

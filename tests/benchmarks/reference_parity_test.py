@@ -233,7 +233,7 @@ def test_loops_time_the_first_visits_beside_the_reference(smoke, tmp_path):
     assert (workdir / "runs" / "seed0.json").exists()
 
 
-def test_loops_out_of_range_and_bad_generation_seconds_are_refused(tmp_path):
+def test_loops_out_of_range_and_bad_reference_timings_are_refused(tmp_path):
     with pytest.raises(SystemExit):
         rp.main(smoke_argv(tmp_path / "w", tmp_path / "o", "--loops=4"))
     bad = reference_file()
@@ -251,3 +251,12 @@ def test_loops_out_of_range_and_bad_generation_seconds_are_refused(tmp_path):
         "tasks['embedded/mnist'].generation_seconds is [1.0, 'x']."
     )
     assert not (tmp_path / "o").exists() and not (tmp_path / "w").exists()
+    bad["tasks"]["embedded/mnist"]["generation_seconds"] = [1.0, 2.0]
+    bad["tasks"]["embedded/mnist"]["depths_made"] = [0, "1"]
+    (tmp_path / "seed0.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=r"depths_made is \[0, '1'\], not"):
+        rp.main(
+            smoke_argv(
+                tmp_path / "w", tmp_path / "o", f"--reference={tmp_path}"
+            )
+        )
