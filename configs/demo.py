@@ -36,8 +36,8 @@ What differs from spec §8.2, and why:
   between the 4 validations of ≤ 384 images: at ~320 images/s for a
   12-block path, the budget keeps the whole demo near 5 minutes.
 * Each new best path is tested once: the ended tasks are not re-tested
-  after every task (`retest_ended_tasks`; their outputs are proved
-  bit-identical instead): about 45 s of the run.
+  after every task (`retest_ended_tasks`; their outputs are checked
+  bit-identical on probe images instead): about 45 s of the run.
 
 The random-root demo ("ViT tiny 0 layers", spec §8.1) is
 configs/demo_random.py. The whole demo (set-up, this run, export, report,
@@ -91,7 +91,7 @@ def get_config(arg=None):
     config.max_train_examples_between_validations = 384
     config.num_validations = 4
     config.max_validation_examples = 384
-    # Each new best is tested once; the immutability check still proves
+    # Each new best is tested once; the immutability check still finds
     # after every task that the others' outputs did not change by a bit.
     # Re-testing them (Fashion-MNIST's 10,000 test images take ~20 s here)
     # cost about 45 s of a 5.5-minute run.
