@@ -210,13 +210,12 @@ def wall_markdown(figures):
         )
     definitions = figures["definitions"]
     goal = figures["summary"]["goal"]
-    word = {True: "met", False: "**missed**", None: "not measured"}
     lines += [
         "",
         f"mu2keras: {definitions['wall_per_candidate_s']}.",
         f"Reference: {definitions['reference']}.",
         "",
-        f"- {word[goal['met']]}: {goal['text']}",
+        _goal_line(goal),
     ]
     return "\n".join(lines) + "\n"
 
@@ -287,8 +286,7 @@ def markdown(figures):
         "",
     ]
     for goal in summary["goal"]:
-        word = {True: "met", False: "**missed**", None: "not measured"}
-        lines.append(f"- {word[goal['met']]}: {goal['text']}")
+        lines.append(_goal_line(goal))
     return "\n".join(lines) + "\n"
 
 
@@ -317,6 +315,11 @@ def _means_table(summary, tasks):
                 f"{_pm(wall, '.2f') if wall else '–'} |"
             )
     return lines
+
+
+def _goal_line(goal):
+    word = {True: "met", False: "**missed**", None: "not measured"}
+    return f"- {word[goal['met']]}: {goal['text']}"
 
 
 def _num(value, spec=",.0f"):

@@ -138,9 +138,10 @@ def summary(matrix):
     carried (`mu2keras.evolution.accuracy_record`: the controller measures
     every row unless `config.retest_ended_tasks` is False).
     """
+    carried = _carried(matrix)
     return {
-        "measured": bool(matrix) and not _carried(matrix),
-        "carried_values": _carried(matrix),
+        "measured": bool(matrix) and not carried,
+        "carried_values": carried,
         "accuracy_matrix": matrix,
         "forgetting": forgetting(matrix),
         "backward_transfer": backward_transfer(matrix),
