@@ -26,6 +26,7 @@ and backward transfer from it.
 """
 
 from mu2keras.storage.state_codec import StateError
+from mu2keras.system.component import ROOT_TASK
 
 KEY = "accuracy_matrix"
 
@@ -63,6 +64,28 @@ def row(population, loop, task, test_accuracy, measured=None, carried=None):
     if carried_tasks:
         result["carried"] = carried_tasks
     return result
+
+
+def test_untested(population, test_accuracy):
+    """Tests the retained paths never tested (an ended task's new best),
+    storing each in its `test_quality`; returns {path id: accuracy}."""
+    measured = {}
+    for path in population.retained_paths():
+        if path.task == ROOT_TASK or "test_quality" in path.metrics:
+            continue
+        measured[path.id] = test_accuracy(path)
+        path.metrics["test_quality"] = measured[path.id]
+    return measured
+
+
+def earlier_tests(population, task):
+    """{path id: stored test accuracy} of the other tasks' retained paths:
+    what a row carries once the immutability check has verified them."""
+    return {
+        p.id: p.metrics["test_quality"]
+        for p in population.retained_paths()
+        if p.task not in (task, ROOT_TASK) and "test_quality" in p.metrics
+    }
 
 
 def from_config(config):

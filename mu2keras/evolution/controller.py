@@ -15,8 +15,6 @@ saved with every state, so a resumed run (`auto_continue`) makes the same
 decisions as an uninterrupted one.
 """
 
-import dataclasses
-import math
 import time
 
 import numpy as np
@@ -26,6 +24,7 @@ from mu2keras import evaluation
 from mu2keras import experiment
 from mu2keras import progress as progress_lib
 from mu2keras.evolution import accuracy_record
+from mu2keras.evolution import children
 from mu2keras.evolution import inputs as inputs_lib
 from mu2keras.evolution import method as method_lib
 from mu2keras.evolution import mutation
@@ -36,11 +35,9 @@ from mu2keras.storage import workdir as workdir_lib
 from mu2keras.storage import workdir_export
 from mu2keras.system import immutability
 from mu2keras.system import population as population_lib
-from mu2keras.system.component import ROOT_TASK
 from mu2keras.tasks import registry
 from mu2keras.tasks import task as task_lib
 from mu2keras.tasks import task_hook
-from mu2keras.training import candidate as candidate_lib
 from mu2keras.training import trainer as trainer_lib
 
 SAVED_MODEL = workdir_export.SAVED_MODEL
@@ -120,6 +117,8 @@ class Controller:
         self.inputs = inputs_lib.GenerationInputs(
             config, self.method, self.replicas
         )
+        self._mutation_options = self._make_mutation_options()
+        self._tester = evaluation.Tester(config.batch_size)
 
     # --- Making and resuming. ---
 
@@ -229,7 +228,7 @@ class Controller:
             self.generation += 1
             self._maybe_save_intermediate(sampler)
         best = pop.end_task(task.name)
-        measured = self._test_new_best(task)
+        measured = accuracy_record.test_untested(pop, self._test)
         self._check_immutability(task.name)
         self.accuracy_matrix.append(
             accuracy_record.row(
@@ -238,9 +237,10 @@ class Controller:
                 task.name,
                 self._test,
                 measured,
-                self._verified_tests(task.name),
+                self._carried_tests(task.name),
             )
         )
+        self._tester.keep(pop.retained_paths())
         self.loop, self.generation = self.loop + 1, 0
         if self._writes:
             self._save(sampler=None)
@@ -278,11 +278,20 @@ class Controller:
         data_hparams = self._sample_data_hparams(
             task.name, not sampler.in_seed_phase
         )
-        children = [
-            self._make_child(task, sampler, data_hparams)
+        pop = self.population
+        made = [
+            children.make(
+                pop,
+                self.method,
+                task,
+                sampler,
+                data_hparams,
+                self._mutation_options,
+                self.rng,
+            )
             for _ in range(self.candidates_per_generation)
         ]
-        candidates = [self._candidate(task.name, c) for c in children]
+        candidates = [children.to_candidate(pop, task.name, c) for c in made]
         seed = int(self.rng.integers(2**31))
         n_v, n_e, train_ds, val = self.inputs.generation(
             task, data_hparams, seed
@@ -290,10 +299,10 @@ class Controller:
         results = self.trainer.train(
             candidates, train_ds, val.dataset, n_v, n_e, val.num_batches
         )
-        for child, result in zip(children, results, strict=True):
-            self._record(task.name, child, result)
-        self.population.garbage_collect()
-        self.progress.generation_done(self, task.name, children, results)
+        for child, result in zip(made, results, strict=True):
+            children.record(pop, task.name, self.generation, child, result)
+        pop.garbage_collect()
+        self.progress.generation_done(self, task.name, made, results)
 
     def _sample_data_hparams(self, task, mutate=True):
         pop = self.population
@@ -307,14 +316,12 @@ class Controller:
             mu=method_lib.data_mu(self.method, self.defaults),
         )
 
-    def _make_child(self, task, sampler, data_hparams):
-        pop = self.population
-        options = mutation.MutationOptions(
-            ranges={} if self.method.baseline else self.ranges,
+    def _make_mutation_options(self):
+        baseline = self.method.baseline
+        return mutation.MutationOptions(
             # Baselines mutate nothing; adapters:D has fixed adapters.
-            mutate_adapters=(
-                self.config.mutate_adapters and not self.method.baseline
-            ),
+            ranges={} if baseline else self.ranges,
+            mutate_adapters=self.config.mutate_adapters and not baseline,
             force_finetune=self.method.force_finetune,
             global_mu=self.method.global_mu,
             defaults=self.defaults,
@@ -325,23 +332,6 @@ class Controller:
             ),
             init_from_path_id=self.method.init_from_path_id,
         )
-        if self.method.baseline:
-            parent = pop.paths[ROOT_TASK][0]
-        else:
-            if sampler.in_seed_phase:
-                options = dataclasses.replace(options, mutate=False)
-            parent = sampler.sample(
-                pop.paths.get(task.name, []), task.name, self.rng
-            )
-        return mutation.make_child(
-            pop,
-            parent,
-            task.name,
-            task.num_classes,
-            data_hparams,
-            options,
-            self.rng,
-        )
 
     def _position_source(self):
         """The root checkpoint's position embedding at its own grid, read
@@ -350,88 +340,20 @@ class Controller:
             self._position_layer = experiment.position_source(self.config)
         return self._position_layer
 
-    def _candidate(self, task, child):
-        parent = child.parent
-        same_task = parent is not None and parent.task == task
-        # The parent's score now, from the live locks (spec §2.8).
-        threshold = self.population.score(parent) if same_task else -math.inf
-        accounted = child.accounted_params()
-        child.metrics["training_accounted_params"] = accounted
-        return candidate_lib.Candidate(
-            child.layers,
-            [c.trainable for c in child.components],
-            child.hparams,
-            momentum=[c.momentum for c in child.components],
-            score_fn=self.population.scorer.for_candidate(child, accounted),
-            threshold=threshold,
-            name=f"path {child.id}",
-        )
-
-    def _record(self, task, child, result):
-        """Stores the result in the child's metrics; accepts it if improved."""
-        pop = self.population
-        m = child.metrics
-        m["evals"] = result.evaluations
-        m["quality"] = result.quality
-        m["score"] = result.score
-        m["improved"] = result.improved
-        m["num_trainable_params"] = child.num_trainable_params
-        m["trainable_params_ratio"] = child.num_trainable_params / max(
-            child.num_params, 1
-        )
-        for key in trainer_lib.TIMINGS:
-            m[f"{key}_time"] = result.timings[key] / result.group_size
-        if not result.improved:
-            return
-        # The best snapshot is already in the layers; keep its momentum.
-        momentum = result.momentum()
-        for component, slots in zip(child.components, momentum, strict=True):
-            if component.trainable:
-                component.set_momentum(slots)
-        m["score"] = result.evaluations[result.best_evaluation]["score"]
-        previous = pop.best_path(task) if pop.paths.get(task) else None
-        pop.add_path(child)
-        m["new_best"] = pop.best_path(task) is child and previous is not child
-        logging.info(
-            "%s gen %d: path %d accepted, validation %.4f%s",
-            task,
-            self.generation,
-            child.id,
-            result.quality,
-            " (new best)" if m["new_best"] else "",
-        )
-
     # --- After a task. ---
-
-    def _test_new_best(self, task):
-        """Tests the retained paths never tested; returns {path id: acc}."""
-        measured = {}
-        for path in self.population.retained_paths():
-            if path.task == ROOT_TASK or "test_quality" in path.metrics:
-                continue
-            measured[path.id] = path.metrics["test_quality"] = self._test(path)
-        return measured
 
     def _test(self, path):
         """`path`'s accuracy on its task's test split."""
-        return evaluation.test_accuracy(
-            path, self.task(path.task), self.config.batch_size
-        )
+        return self._tester(path, self.task(path.task))
 
-    def _verified_tests(self, task):
-        """{path id: test accuracy} of the other tasks' retained paths that
-        the immutability check just verified, when they are not re-tested
-        (`config.retest_ended_tasks`); {} otherwise."""
+    def _carried_tests(self, task):
+        # Carried only when not re-tested, and verified unchanged.
         if (
             self.config.get("retest_ended_tasks", True)
             or self._fingerprints is None
         ):
             return {}
-        return {
-            p.id: p.metrics["test_quality"]
-            for p in self.population.retained_paths()
-            if p.task not in (task, ROOT_TASK) and "test_quality" in p.metrics
-        }
+        return accuracy_record.earlier_tests(self.population, task)
 
     def _check_immutability(self, task):
         """Spec §2.10: no other task's retained path changed by a bit."""
