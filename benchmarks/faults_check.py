@@ -28,8 +28,7 @@ def state_key(name):
     """Orders state names by (loop, generation); None first."""
     if not name:
         return (-1, -1)
-    loop, generation = name.split("_")[1:]
-    return (int(loop), int(generation))
+    return state_lib.parse_state_name(name)
 
 
 def accepted(population):

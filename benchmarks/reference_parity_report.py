@@ -111,10 +111,16 @@ def _goal(ours, theirs, tasks, walls):
             }
         )
     wall = np.mean([ours[t]["wall_per_candidate_s"]["mean"] for t in tasks])
+    # Whole runs are timed under whatever else ran beside each (the
+    # notebook's seeds run in parallel, hours apart from mu2keras'): their
+    # walls are shown, never judged. `--loops` times both on idle cores.
+    met = None
     if walls:
-        ref = float(np.mean(walls))
-        text = f"side by side: {wall:.2f} s vs {ref:.2f} s"
-        met = bool(wall <= GOAL_WALL * ref)
+        text = (
+            f"not side by side in these runs ({wall:.2f} s vs the "
+            f"notebook files' {float(np.mean(walls)):.2f} s, each under its "
+            "own load); `--loops` measures it"
+        )
     else:
         text = (
             f"not measured side by side in these runs (`--loops` does; "
@@ -122,7 +128,6 @@ def _goal(ours, theirs, tasks, walls):
             f"{RECORDED_WALL:g} s for the notebook would give "
             f"{wall / RECORDED_WALL:.2f}×)"
         )
-        met = None
     lines.append(
         {
             "text": f"wall per candidate ≤ {GOAL_WALL}× the notebook's: {text}",

@@ -89,7 +89,7 @@ def _finished(directory):
         return []
     if last is None:
         return []
-    bound = loop_generation(last)
+    bound = state_lib.parse_state_name(last)
     return [
         name
         for loop, generation, name in reversed(state_lib.list_states(directory))
@@ -133,9 +133,3 @@ def prune(directory, keep_finished=2):
     for _, _, name in states:
         if name not in keep:
             storage.rmtree(storage.join(directory, name))
-
-
-def loop_generation(state):
-    """(loop, generation) of a state directory or name."""
-    loop, generation = storage.split(state)[1].split("_")[1:]
-    return int(loop), int(generation)

@@ -38,7 +38,8 @@ def load_system(system, verify=True):
         )
     if verify:
         members.verify(population)
-    loops = sum(layout.loop_generation(d)[0] for d in members.states.values())
+    states = members.states.values()
+    loops = sum(state_lib.parse_state_name(d)[0] for d in states)
     # A plain population from here: its paths are its own history (the
     # report's), each path's stable key kept in the config.
     keys = {str(i): key for i, key in population.foreign_paths.items()}

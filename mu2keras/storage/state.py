@@ -54,6 +54,7 @@ __all__ = [
     "latest_state",
     "list_states",
     "load_state",
+    "parse_state_name",
     "read_verified",
     "save_state",
     "state_name",
@@ -82,6 +83,13 @@ def state_name(loop, generation=0):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`{name}` must be an int >= 0; got {value!r}.")
     return f"state_{loop}_{generation}"
+
+
+def parse_state_name(path):
+    """(loop, generation) of a `state_{loop}_{generation}` directory or
+    name; None for any other name."""
+    match = _STATE_NAME.match(storage.split(path)[1])
+    return None if match is None else (int(match[1]), int(match[2]))
 
 
 def _save_weights(prefix, tensors):
@@ -196,9 +204,9 @@ def list_states(workdir):
     """Complete-looking states, oldest first: [(loop, generation, name)]."""
     result = []
     for name in storage.names(workdir):
-        match = _STATE_NAME.match(name)
-        if match:
-            result.append((int(match[1]), int(match[2]), match[0]))
+        parsed = parse_state_name(name)
+        if parsed is not None:
+            result.append((*parsed, name))
     return sorted(result)
 
 
@@ -207,7 +215,7 @@ def _last_name(workdir):
     if LAST not in storage.names(workdir):
         return None
     name = storage.read(pointer).decode("utf-8", "replace").strip()
-    if not _STATE_NAME.match(name):
+    if parse_state_name(name) is None:
         raise StateError(f"{pointer} names {name!r}, not a state.")
     return name
 
@@ -290,10 +298,10 @@ def earlier_state(path, finished=False):
         name = None  # No usable LAST: every state is a candidate.
     if name is None and LAST not in storage.names(path):
         parent, base = storage.split(path)
-        if _STATE_NAME.match(base):
+        if parse_state_name(base) is not None:
             workdir, name = parent, base
     if name is not None:
-        bound = tuple(map(int, _STATE_NAME.match(name).groups()))
+        bound = parse_state_name(name)
     for loop, generation, name in reversed(list_states(workdir)):
         later = bound is not None and (loop, generation) >= bound
         if later or (finished and generation):

@@ -372,3 +372,21 @@ def test_local_saves_are_synced_before_the_commit(tmp_path, monkeypatch):
     synced.clear()
     state.save_state(population, f"ram://sync_{uuid.uuid4().hex}", 1)
     assert not synced  # Nothing to sync off local disks.
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("state_3_0", (3, 0)),
+        ("gs://bucket/run/state_12_7", (12, 7)),
+        ("/tmp/run/state_0_1/", (0, 1)),
+        ("LAST", None),
+        ("state_3", None),
+        ("state_a_1", None),
+        ("tmp-1f2e.state_3_0", None),  # A write in progress.
+    ],
+)
+def test_state_names_parse_to_loop_and_generation(path, expected):
+    assert state.parse_state_name(path) == expected
+    if expected is not None:
+        assert state.state_name(*expected) == path.rstrip("/").split("/")[-1]
