@@ -23,7 +23,10 @@ Exclusive creation: on local paths a hard link (`os.link`), atomic and
 failing if the file exists. `tf.io.gfile.rename(overwrite=False)` only
 checks, then renames, so on `gs://` two creators can both pass the check;
 there the creator waits `SETTLE_SECONDS` and reads the lease back, and the
-one whose token is not in it withdraws. Renewal is read, check, replace,
+one whose token is not in it withdraws. A stale lease is removed by the one
+taker that creates its tombstone (a file named after the stale lease's
+bytes), and only while it is unchanged; then takers race to create a fresh
+lease as above. Renewal is read, check, replace,
 also not atomic: a holder stalled past the bound can overwrite its
 successor's lease once, and one of them finds out at its next renewal.
 
@@ -31,6 +34,7 @@ successor's lease once, and one of them finds out at its next renewal.
         ...        # write; held.renew() before each commit if you like
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -49,6 +53,8 @@ VERSION = 1
 STALE_AFTER = 600.0
 RENEW_EVERY = 60.0
 SETTLE_SECONDS = 2.0  # Non-local file systems: see the module docstring.
+_ATTEMPTS = 20
+_RETRY_SECONDS = 0.05
 # Not `storage.TMP_PREFIX`: a state save deletes `tmp-*` entries, which
 # would race with this holder's own heartbeat.
 _TEMP_PREFIX = ".lease-"
@@ -141,8 +147,8 @@ def acquire(
         )
     storage.makedirs(directory)
     record = _new_record(owner)
-    for _ in range(3):
-        if _create(directory, record):
+    for _ in range(_ATTEMPTS):
+        if _create(directory, lease_path(directory), record):
             lease = Lease(directory, record, renew_every)
             _clean_temporaries(directory, stale_after)
             return lease
@@ -153,12 +159,14 @@ def acquire(
         reason = stale_reason(current, stale_after)
         if reason is None:
             raise LeaseHeld(_refusal(directory, current))
-        _take_over(directory, raw)
-        logging.warning(
-            "Taking over the stale lease (%s): %s.",
-            reason,
-            describe(directory, current),
-        )
+        if _take_over(directory, raw, stale_after):
+            logging.warning(
+                "Took over the stale lease (%s): %s.",
+                reason,
+                describe(directory, current),
+            )
+        else:  # Another taker is removing it.
+            time.sleep(_RETRY_SECONDS)
     raise LeaseHeld(f"{directory}: its lease keeps changing hands; retry.")
 
 
@@ -331,9 +339,10 @@ def _alive(pid):
     return True
 
 
-def _create(directory, record):
-    """Creates the lease file exclusively; True if this call did."""
-    path, tmp = lease_path(directory), _temp(directory)
+def _create(directory, path, record):
+    """Creates the file `path` exclusively, holding `record`; True if this
+    call did."""
+    tmp = _temp(directory)
     storage.write(tmp, _dump(record))
     try:
         created = storage.create_exclusive(tmp, path)
@@ -345,37 +354,48 @@ def _create(directory, record):
     if storage.is_local(directory) or directory.startswith("ram://"):
         return True
     time.sleep(SETTLE_SECONDS)  # Another creator's check-then-rename.
-    current = read(directory)
-    return bool(current) and current["token"] == record["token"]
+    current = _read_raw(path)
+    return (
+        current is not None
+        and _parse(current).get("token") == (record["token"])
+    )
 
 
-def _take_over(directory, raw):
-    """Removes the stale lease `raw`, unless another taker replaced it."""
-    grave = _temp(directory)
+def _take_over(directory, raw, stale_after):
+    """Removes the stale lease `raw` if it is still there; True if this
+    call removed it.
+
+    Takers race to create its tombstone, a file named after `raw`; only
+    the one that does may remove the lease, and only if it still holds
+    `raw`. A taker that read `raw` before another took it over finds a
+    fresh lease and leaves it: the lease file is never moved away, so no
+    third writer can slip in.
+    """
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    tombstone = storage.join(directory, f"{_TEMP_PREFIX}over-{digest}")
+    if not _create(directory, tombstone, _new_record("take-over")):
+        _remove_if_older(tombstone, stale_after)  # A taker that crashed.
+        return False
     try:
-        storage.rename(lease_path(directory), grave)
-    except tf.errors.NotFoundError:
-        return  # Another taker moved it first.
-    moved = storage.read(grave)
-    if moved == raw:
-        tf.io.gfile.remove(grave)
-        return
-    # A fresh lease of a faster taker: put it back, and yield to it.
-    storage.create_exclusive(grave, lease_path(directory))
-    if storage.exists(grave):
-        tf.io.gfile.remove(grave)
-    raise LeaseHeld(_refusal(directory, _parse(moved)))
+        if _read_raw(lease_path(directory)) != raw:
+            return False
+        tf.io.gfile.remove(lease_path(directory))
+        return True
+    finally:
+        tf.io.gfile.remove(tombstone)
 
 
 def _clean_temporaries(directory, stale_after):
     """Deletes lease temporaries left by crashed writers (old ones only)."""
-    now = time.time()
     for name in storage.names(directory):
         if name.startswith(_TEMP_PREFIX):
-            path = storage.join(directory, name)
-            try:
-                age = now - tf.io.gfile.stat(path).mtime_nsec / 1e9
-                if age > stale_after:
-                    tf.io.gfile.remove(path)
-            except tf.errors.NotFoundError:
-                pass
+            _remove_if_older(storage.join(directory, name), stale_after)
+
+
+def _remove_if_older(path, seconds):
+    try:
+        age = time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9
+        if age > seconds:
+            tf.io.gfile.remove(path)
+    except tf.errors.NotFoundError:
+        pass

@@ -157,3 +157,34 @@ def test_concurrent_acquirers_one_wins(tmp_path, existing):
     assert len(results) == 8
     assert not [n for n in os.listdir(workdir) if n != lease.FILENAME]
     winner.release()
+
+
+def test_a_late_taker_leaves_the_new_lease_in_place(tmp_path, monkeypatch):
+    """A taker that read the stale lease before another took it over must
+    not move the new holder's lease, even for a moment: a third writer
+    would get in, and two would hold the directory (seen under load)."""
+    workdir = str(tmp_path)
+    path = write_lease(workdir, record(heartbeat=time.time() - 3600))
+    stale = open(path, "rb").read()
+    first = lease.acquire(workdir, "first", renew_every=None)
+    fresh = open(path, "rb").read()
+    late, third = [stale], []  # What the late taker read, before `first`.
+    real_read, real_read_raw = lease.storage.read, lease._read_raw
+
+    def read(name):  # A third writer tries whenever the lease is missing.
+        if not os.path.exists(path) and not third:
+            third.append(lease.acquire(workdir, "third", renew_every=None))
+        return real_read(name)
+
+    def read_raw(name):
+        return late.pop() if late else real_read_raw(name)
+
+    monkeypatch.setattr(lease.storage, "read", read)
+    monkeypatch.setattr(lease, "_read_raw", read_raw)
+    with pytest.raises(lease.LeaseHeld, match="leased by first"):
+        lease.acquire(workdir, "late", renew_every=None)
+    assert third == []
+    assert open(path, "rb").read() == fresh
+    first.renew()  # Still its holder's.
+    first.release()
+    assert os.listdir(workdir) == []
