@@ -355,10 +355,8 @@ def _create(directory, path, record):
         return True
     time.sleep(SETTLE_SECONDS)  # Another creator's check-then-rename.
     current = _read_raw(path)
-    return (
-        current is not None
-        and _parse(current).get("token") == (record["token"])
-    )
+    token = None if current is None else _parse(current).get("token")
+    return token == record["token"]
 
 
 def _take_over(directory, raw, stale_after):
