@@ -80,6 +80,8 @@ def main(argv=None):
     root_dir = study.root_system(args.workdir, args.smoke, args.root)
     name = study.output_name(NAME, args.root, args.smoke)
     base = storage.join(args.workdir, name)
+    if args.val:  # Kept beside the default's runs, written apart.
+        name += f"_val{args.val}"
     context = dict(
         base=base,
         root_dir=root_dir,
@@ -88,6 +90,7 @@ def main(argv=None):
         rerun=args.rerun,
         kept_only=args.kept_only,
         lr=args.lr,
+        val=args.val,
     )
     runs, missing = [], []
     for budget in budgets:
@@ -132,7 +135,9 @@ def _figures(args, methods, seeds, budgets, root_dir, runs):
         "budgets": budgets,
         "tasks": tasks,
         "root_dir": root_dir,
-        "budget_config": _budget_config(args.root, args.smoke, budgets[0]),
+        "budget_config": _budget_config(
+            args.root, args.smoke, budgets[0], args.val
+        ),
         "test_examples": {
             t: registry.get_task(t).num_examples("test") for t in tasks
         },
@@ -143,8 +148,8 @@ def _figures(args, methods, seeds, budgets, root_dir, runs):
     }
 
 
-def _budget_config(root, smoke, budget):
-    c = study.config("grow", "mu2net", 0, smoke, "", root, budget)
+def _budget_config(root, smoke, budget, val=None):
+    c = study.config("grow", "mu2net", 0, smoke, "", root, budget, val=val)
     keys = (
         "batch_size",
         "max_train_examples_between_validations",
@@ -178,6 +183,14 @@ def _parser():
         type=float,
         help="Every method's learning rate (default: each its own, "
         "configs/study.py's METHOD_LR); runs are kept per learning rate.",
+    )
+    parser.add_argument(
+        "--val",
+        default=None,
+        type=int,
+        help="Validate on up to this many images (default: configs/study.py's "
+        "cap, 256 on the DINOv2 root); runs are kept per value and the "
+        "outputs are NAME_valN.*.",
     )
     parser.add_argument(
         "--kept_only",
@@ -241,6 +254,8 @@ def _kept_or_grown(
     fingerprint = _fingerprint(c, context["root_dir"])
     lr = c.hparams.opt_lr
     name += f"_lr{lr:g}"  # Runs at other learning rates are kept apart.
+    if context["val"]:
+        name += f"_val{context['val']}"
     run_name = study.run_name(name, seed, budget)
     path = storage.join(base, "runs", run_name + ".json")
     if not rerun and storage.exists(path):
@@ -264,6 +279,7 @@ def _kept_or_grown(
         budget=budget,
         name=name,
         lr=lr,
+        val=context["val"],
         progress=counter,
     )
     directory = storage.join(base, run_name)
@@ -302,11 +318,13 @@ def merge_alone(parts):
     return dict(merged, accuracy_matrix=[])
 
 
-def _config(method, budget, seed, task, *, root_dir, smoke, root, lr):
+def _config(method, budget, seed, task, *, root_dir, smoke, root, lr, val):
     """The config a run grows."""
     stage = "scratch" if method == "scratch" else "grow"
     method = "finetune_all" if method == "scratch" else method
-    c = study.config(stage, method, seed, smoke, root_dir, root, budget, lr)
+    c = study.config(
+        stage, method, seed, smoke, root_dir, root, budget, lr, val
+    )
     c.tasks = [task] if task else list(study_config.tasks(root, smoke))
     return c
 

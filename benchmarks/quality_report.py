@@ -235,7 +235,8 @@ def figure(figures):
         f"Methods ({', '.join(markers[: len(figures['budgets'])])}: budgets "
         f"{figures['budgets']})"
     )
-    left.legend(fontsize=8)
+    if figures["runs"]:  # Nothing to label before any run is kept.
+        left.legend(fontsize=8)
     for m, method in enumerate(figures["methods"]):
         points = [
             (budget, figures["summary"][str(budget)][method]["mean_accuracy"])

@@ -97,11 +97,14 @@ def config(
     root="dinov2",
     budget=study.DEFAULT_BUDGET,
     lr=None,
+    val=None,
 ):
     """The experiment config of a study stage (configs/study.py); `lr`
-    None: the method's own (`configs.study.METHOD_LR`)."""
+    None: the method's own (`configs.study.METHOD_LR`); `val` None: the
+    budget table's validation cap."""
     arg = f"root={root},stage={stage},method={method},budget={budget}"
     arg += f",lr={lr}" if lr else ""
+    arg += f",val={val}" if val else ""
     c = study.get_config(arg + (",smoke" if smoke else ""))
     c.seed = seed
     if stage == "grow" and root == "mu4":
@@ -142,6 +145,7 @@ def grow(
     budget=None,
     name=None,
     lr=None,
+    val=None,
     **kwargs,
 ):
     """Grows a study system over `tasks` (default: the study's tasks).
@@ -162,6 +166,7 @@ def grow(
         name: str or None. The run directory's name in place of the
             method's (`run_name`).
         lr: float or None. The learning rate in place of the method's.
+        val: int or None. Validation images in place of the config's cap.
         **kwargs: passed to `Controller.create` (e.g. `progress`).
 
     Returns:
@@ -173,7 +178,7 @@ def grow(
     else:
         stage = "grow"
     budget_arg = budget or study.DEFAULT_BUDGET
-    c = config(stage, method, seed, smoke, root_dir, root, budget_arg, lr)
+    c = config(stage, method, seed, smoke, root_dir, root, budget_arg, lr, val)
     if tasks:
         c.tasks = list(tasks)
     directory = storage.join(workdir, run_name(name or method, seed, budget))

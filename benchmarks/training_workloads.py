@@ -230,6 +230,13 @@ def matmul_flops(cand, image_size, variant):
     return group_matmul_flops([cand], image_size, variant)
 
 
+def forward_matmul_flops(cand, image_size, variant):
+    """Matmul FLOPs of one forward pass of `cand`, per example."""
+    return sum(
+        sum(_products(layer, variant, image_size)) for layer in cand.layers
+    )
+
+
 def matmul_peak(size=4096, repeats=5):
     """Best float32 FLOP/s of a large matmul (TensorFlow's own kernels)."""
     a = tf.random.uniform((size, size))

@@ -39,9 +39,10 @@ Arguments (`--config=configs/study.py:ARG`): `root=dinov2|mu4`,
 `stage=grow|scratch` (and `root` with `root=mu4`),
 `method=mu2net|munet|finetune_all|freeze_bottom:N|adapters:D|size_scale:P`
 (grow; see `METHODS`), `lr=X` (the initial learning rate in place of the
-method's `METHOD_LR`), `autotune=v1|v2|off`, `budget=B` (µ2Net's candidates
-per task, default 8; the reference's ti3 setting trains 64 × 2 iterations)
-and `smoke`: the "testing" ViT at 16 px and a few steps per candidate, for
+method's `METHOD_LR`), `val=N` (validations on up to N images in place of
+`BUDGETS`' cap), `autotune=v1|v2|off`, `budget=B` (µ2Net's candidates per
+task, default 8; the reference's ti3 setting trains 64 × 2 iterations) and
+`smoke`: the "testing" ViT at 16 px and a few steps per candidate, for
 the benchmarks' `--smoke` runs in CI.
 
 Every method shares the defaults and the training steps per task: µ2Net
@@ -140,6 +141,7 @@ def get_config(arg=None):
         autotune="v2",
         budget=DEFAULT_BUDGET,
         lr=0.0,
+        val=0,
         smoke=False,
     )
     _check(arg)
@@ -206,6 +208,8 @@ def _check(arg):
         raise ValueError(f"Config argument budget must be ≥ 1: {arg.budget}.")
     if arg.lr < 0:
         raise ValueError(f"Config argument lr must be > 0: {arg.lr}.")
+    if arg.val < 0:
+        raise ValueError(f"Config argument val must be ≥ 0: {arg.val}.")
 
 
 def _method_config(arg, depth):
@@ -282,6 +286,13 @@ def _set_budget(config, arg):
         config.num_validations,
         config.max_validation_examples,
     ) = BUDGETS[key]
+    if arg.val:
+        if arg.val < config.batch_size:
+            raise ValueError(
+                f"Config argument val ({arg.val}) must be at least the batch "
+                f"size ({config.batch_size})."
+            )
+        config.max_validation_examples = arg.val
     if arg.stage == "root":
         config.num_samples_per_task = 1
     else:

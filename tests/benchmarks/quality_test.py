@@ -153,6 +153,21 @@ def test_kept_only_grows_nothing_and_lists_what_is_missing(smoke, tmp_path):
     assert "**Not run**" in table and "adapters:8 budget 2 seed 0" in table
 
 
+def test_val_runs_are_kept_apart_and_written_apart(smoke, tmp_path, capsys):
+    workdir = smoke[0]
+    argv = ["--smoke", f"--workdir={workdir}", f"--out={tmp_path}"]
+    capsys.readouterr()
+    argv += ["--kept_only", "--methods=mu2net", "--val=48"]
+    assert quality.main(argv) == 0
+    assert "mu2net_lr0.1_val48 budget 2 seed 0: not run" in (
+        capsys.readouterr().out
+    )
+    figures = json.loads((tmp_path / "quality_smoke_val48.json").read_text())
+    assert figures["runs"] == []
+    assert figures["budget_config"]["max_validation_examples"] == 48
+    assert not (tmp_path / "quality_smoke.json").exists()
+
+
 def test_unknown_method_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         quality.main(["--smoke", f"--workdir={tmp_path}", "--methods=nope"])

@@ -80,6 +80,21 @@ def test_lr_argument_overrides_every_method_and_is_checked():
         study.get_config("lr=-0.1")
 
 
+def test_val_argument_sets_the_validation_cap_and_is_checked():
+    assert study.get_config().max_validation_examples == 256
+    for method in study.METHODS[:-1]:
+        config = config_of(method, "val=1024")
+        assert config.max_validation_examples == 1024
+    scratch = study.get_config("stage=scratch,val=512")
+    assert scratch.max_validation_examples == 512
+    with pytest.raises(ValueError, match="val must be ≥ 0: -1"):
+        study.get_config("val=-1")
+    with pytest.raises(
+        ValueError, match=r"val \(64\) must be at least the batch"
+    ):
+        study.get_config("val=64")
+
+
 def test_scratch_is_a_random_root_of_the_same_architecture():
     scratch = config_of("scratch")
     grown = config_of("mu2net")
