@@ -80,8 +80,8 @@ def main(argv=None):
     root_dir = study.root_system(args.workdir, args.smoke, args.root)
     name = study.output_name(NAME, args.root, args.smoke)
     base = storage.join(args.workdir, name)
-    if args.val:  # Kept beside the default's runs, written apart.
-        name += f"_val{args.val}"
+    extra = _extra(args)
+    name += suffix(extra)  # Kept beside the default's runs, written apart.
     context = dict(
         base=base,
         root_dir=root_dir,
@@ -90,7 +90,7 @@ def main(argv=None):
         rerun=args.rerun,
         kept_only=args.kept_only,
         lr=args.lr,
-        val=args.val,
+        extra=extra,
     )
     runs, missing = [], []
     for budget in budgets:
@@ -136,7 +136,7 @@ def _figures(args, methods, seeds, budgets, root_dir, runs):
         "tasks": tasks,
         "root_dir": root_dir,
         "budget_config": _budget_config(
-            args.root, args.smoke, budgets[0], args.val
+            args.root, args.smoke, budgets[0], _extra(args)
         ),
         "test_examples": {
             t: registry.get_task(t).num_examples("test") for t in tasks
@@ -148,8 +148,8 @@ def _figures(args, methods, seeds, budgets, root_dir, runs):
     }
 
 
-def _budget_config(root, smoke, budget, val=None):
-    c = study.config("grow", "mu2net", 0, smoke, "", root, budget, val=val)
+def _budget_config(root, smoke, budget, extra):
+    c = study.config("grow", "mu2net", 0, smoke, "", root, budget, extra=extra)
     keys = (
         "batch_size",
         "max_train_examples_between_validations",
@@ -191,6 +191,14 @@ def _parser():
         help="Validate on up to this many images (default: configs/study.py's "
         "cap, 256 on the DINOv2 root); runs are kept per value and the "
         "outputs are NAME_valN.*.",
+    )
+    parser.add_argument(
+        "--interval",
+        default=None,
+        type=int,
+        help="Train on this many examples between validations (default: "
+        "configs/study.py's, 512 on the DINOv2 root: 4 steps of 128); runs "
+        "are kept per value and the outputs are NAME_intervalN.*.",
     )
     parser.add_argument(
         "--kept_only",
@@ -254,8 +262,7 @@ def _kept_or_grown(
     fingerprint = _fingerprint(c, context["root_dir"])
     lr = c.hparams.opt_lr
     name += f"_lr{lr:g}"  # Runs at other learning rates are kept apart.
-    if context["val"]:
-        name += f"_val{context['val']}"
+    name += suffix(context["extra"])
     run_name = study.run_name(name, seed, budget)
     path = storage.join(base, "runs", run_name + ".json")
     if not rerun and storage.exists(path):
@@ -279,7 +286,7 @@ def _kept_or_grown(
         budget=budget,
         name=name,
         lr=lr,
-        val=context["val"],
+        extra=context["extra"],
         progress=counter,
     )
     directory = storage.join(base, run_name)
@@ -318,15 +325,27 @@ def merge_alone(parts):
     return dict(merged, accuracy_matrix=[])
 
 
-def _config(method, budget, seed, task, *, root_dir, smoke, root, lr, val):
+def _config(method, budget, seed, task, *, root_dir, smoke, root, lr, extra):
     """The config a run grows."""
     stage = "scratch" if method == "scratch" else "grow"
     method = "finetune_all" if method == "scratch" else method
     c = study.config(
-        stage, method, seed, smoke, root_dir, root, budget, lr, val
+        stage, method, seed, smoke, root_dir, root, budget, lr, extra
     )
     c.tasks = [task] if task else list(study_config.tasks(root, smoke))
     return c
+
+
+def _extra(args):
+    """The configs/study.py arguments the flags set ({"val": 1024})."""
+    extra = {"val": args.val, "interval": args.interval}
+    return {key: value for key, value in extra.items() if value}
+
+
+def suffix(extra):
+    """The name suffix of runs and outputs with configs/study.py arguments
+    `extra` ({"val": 1024} -> "_val1024")."""
+    return "".join(f"_{key}{value}" for key, value in extra.items())
 
 
 def _fingerprint(c, root_dir):

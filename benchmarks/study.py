@@ -97,14 +97,14 @@ def config(
     root="dinov2",
     budget=study.DEFAULT_BUDGET,
     lr=None,
-    val=None,
+    extra=None,
 ):
     """The experiment config of a study stage (configs/study.py); `lr`
-    None: the method's own (`configs.study.METHOD_LR`); `val` None: the
-    budget table's validation cap."""
+    None: the method's own (`configs.study.METHOD_LR`); `extra`: more of
+    its arguments, e.g. {"val": 1024}."""
     arg = f"root={root},stage={stage},method={method},budget={budget}"
     arg += f",lr={lr}" if lr else ""
-    arg += f",val={val}" if val else ""
+    arg += "".join(f",{key}={value}" for key, value in (extra or {}).items())
     c = study.get_config(arg + (",smoke" if smoke else ""))
     c.seed = seed
     if stage == "grow" and root == "mu4":
@@ -145,7 +145,7 @@ def grow(
     budget=None,
     name=None,
     lr=None,
-    val=None,
+    extra=None,
     **kwargs,
 ):
     """Grows a study system over `tasks` (default: the study's tasks).
@@ -166,7 +166,7 @@ def grow(
         name: str or None. The run directory's name in place of the
             method's (`run_name`).
         lr: float or None. The learning rate in place of the method's.
-        val: int or None. Validation images in place of the config's cap.
+        extra: dict or None. More configs/study.py arguments (`config`).
         **kwargs: passed to `Controller.create` (e.g. `progress`).
 
     Returns:
@@ -178,7 +178,9 @@ def grow(
     else:
         stage = "grow"
     budget_arg = budget or study.DEFAULT_BUDGET
-    c = config(stage, method, seed, smoke, root_dir, root, budget_arg, lr, val)
+    c = config(
+        stage, method, seed, smoke, root_dir, root, budget_arg, lr, extra
+    )
     if tasks:
         c.tasks = list(tasks)
     directory = storage.join(workdir, run_name(name or method, seed, budget))

@@ -40,7 +40,8 @@ Arguments (`--config=configs/study.py:ARG`): `root=dinov2|mu4`,
 `method=mu2net|munet|finetune_all|freeze_bottom:N|adapters:D|size_scale:P`
 (grow; see `METHODS`), `lr=X` (the initial learning rate in place of the
 method's `METHOD_LR`), `val=N` (validations on up to N images in place of
-`BUDGETS`' cap), `autotune=v1|v2|off`, `budget=B` (µ2Net's candidates per
+`BUDGETS`' cap), `interval=N` (N training examples between validations in
+place of `BUDGETS`'), `autotune=v1|v2|off`, `budget=B` (µ2Net's candidates per
 task, default 8; the reference's ti3 setting trains 64 × 2 iterations) and
 `smoke`: the "testing" ViT at 16 px and a few steps per candidate, for
 the benchmarks' `--smoke` runs in CI.
@@ -142,6 +143,7 @@ def get_config(arg=None):
         budget=DEFAULT_BUDGET,
         lr=0.0,
         val=0,
+        interval=0,
         smoke=False,
     )
     _check(arg)
@@ -208,8 +210,9 @@ def _check(arg):
         raise ValueError(f"Config argument budget must be ≥ 1: {arg.budget}.")
     if arg.lr < 0:
         raise ValueError(f"Config argument lr must be > 0: {arg.lr}.")
-    if arg.val < 0:
-        raise ValueError(f"Config argument val must be ≥ 0: {arg.val}.")
+    for key in ("val", "interval"):
+        if arg[key] < 0:
+            raise ValueError(f"Config argument {key} must be ≥ 0: {arg[key]}.")
 
 
 def _method_config(arg, depth):
@@ -286,13 +289,16 @@ def _set_budget(config, arg):
         config.num_validations,
         config.max_validation_examples,
     ) = BUDGETS[key]
-    if arg.val:
-        if arg.val < config.batch_size:
+    for key, field in (
+        ("val", "max_validation_examples"),
+        ("interval", "max_train_examples_between_validations"),
+    ):
+        if arg[key] and arg[key] < config.batch_size:
             raise ValueError(
-                f"Config argument val ({arg.val}) must be at least the batch "
-                f"size ({config.batch_size})."
+                f"Config argument {key} ({arg[key]}) must be at least the "
+                f"batch size ({config.batch_size})."
             )
-        config.max_validation_examples = arg.val
+        config[field] = arg[key] or config[field]
     if arg.stage == "root":
         config.num_samples_per_task = 1
     else:

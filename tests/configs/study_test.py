@@ -95,6 +95,22 @@ def test_val_argument_sets_the_validation_cap_and_is_checked():
         study.get_config("val=64")
 
 
+def test_interval_argument_sets_the_steps_between_validations():
+    base = config_of("mu2net", "budget=4")
+    longer = config_of("mu2net", "budget=4,interval=1024")
+    assert base.max_train_examples_between_validations == 512
+    assert longer.max_train_examples_between_validations == 1024
+    # Twice the steps per candidate, for µ2Net and a baseline alike.
+    for method in ("mu2net", "finetune_all"):
+        assert steps_per_task(
+            config_of(method, "budget=4,interval=1024"), 12
+        ) == steps_per_task(config_of(method, "budget=8"), 12)
+    with pytest.raises(ValueError, match="interval must be ≥ 0: -5"):
+        study.get_config("interval=-5")
+    with pytest.raises(ValueError, match=r"interval \(100\) must be at"):
+        study.get_config("interval=100")
+
+
 def test_scratch_is_a_random_root_of_the_same_architecture():
     scratch = config_of("scratch")
     grown = config_of("mu2net")
