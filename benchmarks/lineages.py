@@ -28,6 +28,7 @@ import numpy as np
 from benchmarks import study
 from mu2keras.storage import files as storage
 from mu2keras.storage import state as state_lib
+from mu2keras.system.component import ROOT_TASK
 
 NAME = "lineages"
 WORKDIR = "/tmp/mu2keras/study"
@@ -38,7 +39,7 @@ def task_lineages(paths, retained):
 
     Args:
         paths: dict id -> path record (`Path.record()`: "task",
-            "parent_id", "metrics" with "evals" for trained paths).
+            "origin_parent_id", "metrics" with "evals" for trained paths).
         retained: dict task -> the retained best path's id.
 
     Returns:
@@ -50,7 +51,7 @@ def task_lineages(paths, retained):
     for task, best_id in retained.items():
         first, best = [], []
         for path in paths.values():
-            parent = paths.get(path["parent_id"])
+            parent = paths.get(_parent(path))
             if path["task"] != task or not _trained(path):
                 continue
             if parent is None or parent["task"] != task:
@@ -66,6 +67,12 @@ def task_lineages(paths, retained):
             "lineage": len(_lineage(paths, best_id)),
         }
     return figures
+
+
+def _parent(path):
+    # The parent it was made from: a retained path's `parent_id` is
+    # re-pointed to its nearest retained ancestor when others are dropped.
+    return path.get("origin_parent_id", path["parent_id"])
 
 
 def _trained(path):
@@ -86,7 +93,7 @@ def _lineage(paths, path_id):
     while path_id in paths and paths[path_id]["task"] == task:
         if _trained(paths[path_id]):
             chain.append(path_id)
-        path_id = paths[path_id]["parent_id"]
+        path_id = _parent(paths[path_id])
     return chain
 
 
@@ -100,7 +107,7 @@ def read_run(directory):
     retained = {
         task: ids[0]
         for task, ids in structure["tasks"].items()
-        if ids and paths[ids[0]]["parent_id"] != -1  # Not the root.
+        if ids and task != ROOT_TASK
     }
     return paths, retained
 

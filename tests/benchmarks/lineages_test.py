@@ -16,6 +16,7 @@ def record(path_id, task, parent_id, *qualities):
         "id": path_id,
         "task": task,
         "parent_id": parent_id,
+        "origin_parent_id": parent_id,
         "metrics": {"evals": evals} if evals else {},
     }
 
@@ -41,6 +42,10 @@ def test_children_are_measured_against_their_parents_best():
     assert (b["children"], b["lineage"]) == (1, 2)
     assert b["reached"] == 1.0
     assert lineages.task_lineages(paths, {"a": 1})["a"]["lineage"] == 1
+    # A retained path's parent_id is re-pointed when its parent is
+    # dropped; the lineage follows the parent it was made from.
+    paths[4]["parent_id"] = 0
+    assert lineages.task_lineages(paths, {"a": 4})["a"]["lineage"] == 3
 
 
 def test_a_task_without_same_task_children_has_no_gaps():
