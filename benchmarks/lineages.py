@@ -22,6 +22,7 @@ prints the Markdown.
 """
 
 import argparse
+import re
 
 import numpy as np
 
@@ -112,8 +113,50 @@ def read_run(directory):
     return paths, retained
 
 
+def by_setting(runs):
+    """Runs pooled by setting (the run name without its seed, "_sN"):
+    gaps and the share reaching the parent over every same-task child, the
+    lineage averaged over tasks and seeds."""
+    pooled = {}
+    for run, tasks in runs.items():
+        setting = re.sub(r"_s\d+$", "", run.rstrip("/").split("/")[-1])
+        pooled.setdefault(setting, []).extend(tasks.values())
+    summary = {}
+    for setting, rows in pooled.items():
+        n = sum(r["children"] for r in rows)
+
+        def weighted(key, rows=rows, n=n):
+            if not n:
+                return None
+            total = sum(r[key] * r["children"] for r in rows if r["children"])
+            return total / n
+
+        summary[setting] = {
+            "rows": len(rows),
+            "children": n,
+            "first_gap": weighted("first_gap"),
+            "best_gap": weighted("best_gap"),
+            "reached": weighted("reached"),
+            "lineage": float(np.mean([r["lineage"] for r in rows])),
+        }
+    return summary
+
+
 def markdown(figures):
     lines = [
+        "| setting | tasks × seeds | same-task children | first evaluation "
+        "− parent (points) | best − parent (points) | reached the parent | "
+        "best path's lineage (candidates, mean) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for setting, f in figures["by_setting"].items():
+        lines.append(
+            f"| {setting} | {f['rows']} | {f['children']} | "
+            f"{_points(f['first_gap'])} | {_points(f['best_gap'])} | "
+            f"{_share(f['reached'])} | {f['lineage']:.2f} |"
+        )
+    lines += [
+        "",
         "| run | task | same-task children | first evaluation − parent "
         "(points) | best − parent (points) | reached the parent | best "
         "path's lineage (candidates) |",
@@ -152,7 +195,11 @@ def main(argv=None):
     for run in args.runs:
         directory = storage.join(args.workdir, run)
         runs[run] = task_lineages(*read_run(directory))
-    figures = {"workdir": args.workdir, "runs": runs}
+    figures = {
+        "workdir": args.workdir,
+        "runs": runs,
+        "by_setting": by_setting(runs),
+    }
     study.write_outputs(NAME, figures, markdown(figures), out=args.out)
     return figures
 

@@ -79,3 +79,33 @@ def test_main_reads_every_generated_path_of_a_kept_run(study_workdir, tmp_path):
         assert f["children"] <= quality.SMOKE_BUDGET - 1
     written = json.loads((tmp_path / "lineages.json").read_text())
     assert written["runs"] == figures["runs"]
+
+
+def test_settings_pool_children_over_tasks_and_seeds():
+    def task(children, first, best, reached, lineage):
+        return {
+            "children": children,
+            "first_gap": first,
+            "best_gap": best,
+            "reached": reached,
+            "lineage": lineage,
+        }
+
+    runs = {
+        "quality/x_b8_s0": {"a": task(1, -10.0, 0.0, 1.0, 2)},
+        "quality/x_b8_s1": {
+            "a": task(3, -20.0, -4.0, 1 / 3, 1),
+            "b": task(0, None, None, None, 1),
+        },
+        "quality/y_b8_s0": {"a": task(0, None, None, None, 1)},
+    }
+    summary = lineages.by_setting(runs)
+    assert summary["x_b8"] == {
+        "rows": 3,
+        "children": 4,
+        "first_gap": pytest.approx(-17.5),
+        "best_gap": pytest.approx(-3.0),
+        "reached": pytest.approx(0.5),
+        "lineage": pytest.approx(4 / 3),
+    }
+    assert summary["y_b8"]["first_gap"] is None
