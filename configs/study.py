@@ -289,16 +289,16 @@ def _set_budget(config, arg):
         config.num_validations,
         config.max_validation_examples,
     ) = BUDGETS[key]
-    for key, field in (
+    for name, field in (
         ("val", "max_validation_examples"),
         ("interval", "max_train_examples_between_validations"),
     ):
-        if arg[key] and arg[key] < config.batch_size:
+        if arg[name] and arg[name] < config.batch_size:
             raise ValueError(
-                f"Config argument {key} ({arg[key]}) must be at least the "
+                f"Config argument {name} ({arg[name]}) must be at least the "
                 f"batch size ({config.batch_size})."
             )
-        config[field] = arg[key] or config[field]
+        config[field] = arg[name] or config[field]
     if arg.stage == "root":
         config.num_samples_per_task = 1
     else:
