@@ -52,9 +52,9 @@ def task_lineages(paths, retained):
     for task, best_id in retained.items():
         first, best = [], []
         for path in paths.values():
-            parent = paths.get(_parent(path))
             if path["task"] != task or not _trained(path):
                 continue
+            parent = paths.get(_parent(path))
             if parent is None or parent["task"] != task:
                 continue
             mark = _best(parent)

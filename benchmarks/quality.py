@@ -102,7 +102,7 @@ def main(argv=None):
                     missing[-1]["seed"] = seed
                 else:
                     runs.append(record)
-    figures = _figures(args, methods, seeds, budgets, root_dir, runs)
+    figures = _figures(args, methods, seeds, budgets, root_dir, runs, extra)
     figures["not_run"] = missing
     study.write_outputs(
         name,
@@ -114,7 +114,7 @@ def main(argv=None):
     return 0
 
 
-def _figures(args, methods, seeds, budgets, root_dir, runs):
+def _figures(args, methods, seeds, budgets, root_dir, runs, extra):
     tasks = list(study_config.tasks(args.root, args.smoke))
     summary, goal, forward = {}, {}, {}
     for budget in budgets:
@@ -136,7 +136,7 @@ def _figures(args, methods, seeds, budgets, root_dir, runs):
         "tasks": tasks,
         "root_dir": root_dir,
         "budget_config": _budget_config(
-            args.root, args.smoke, budgets[0], _extra(args)
+            args.root, args.smoke, budgets[0], extra
         ),
         "test_examples": {
             t: registry.get_task(t).num_examples("test") for t in tasks

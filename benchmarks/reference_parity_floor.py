@@ -30,7 +30,6 @@ and versions included) and prints the Markdown.
 
 import argparse
 import json
-import time
 
 import tensorflow as tf
 
@@ -96,21 +95,6 @@ def block_products(s):
     return products
 
 
-def _seconds(a, b, jit, repeats):
-    matmul = tf.function(
-        lambda a, b: tf.reduce_sum(tf.matmul(a, b)), jit_compile=jit
-    )
-    matmul(a, b).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(10):
-            out = matmul(a, b)
-        out.numpy()
-        best = min(best, (time.perf_counter() - start) / 10)
-    return best
-
-
 def shape_rate(products, repeats=7):
     """Best FLOP/s over `products`, each timed alone (best of `repeats`)."""
     rates = {}
@@ -119,7 +103,7 @@ def shape_rate(products, repeats=7):
         for m, k, n in products:
             a = tf.random.uniform((m, k))
             b = tf.random.uniform((k, n))
-            seconds += _seconds(a, b, jit, repeats)
+            seconds += workloads.matmul_seconds(a, b, repeats, 10, jit)
             flops += 2 * m * k * n
         rates[jit] = flops / seconds
     return max(rates.values()), rates

@@ -237,18 +237,28 @@ def forward_matmul_flops(cand, image_size, variant):
     )
 
 
-def matmul_peak(size=4096, repeats=5):
-    """Best float32 FLOP/s of a large matmul (TensorFlow's own kernels)."""
-    a = tf.random.uniform((size, size))
-    b = tf.random.uniform((size, size))
-    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+def matmul_seconds(a, b, repeats=5, calls=1, jit_compile=None):
+    """Best seconds of one `a @ b` (a traced tf.function): the best of
+    `repeats` timings, each of `calls` calls in a row."""
+    matmul = tf.function(
+        lambda a, b: tf.reduce_sum(tf.matmul(a, b)), jit_compile=jit_compile
+    )
     matmul(a, b).numpy()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a, b).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+        for _ in range(calls):
+            out = matmul(a, b)
+        out.numpy()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def matmul_peak(size=4096, repeats=5):
+    """Best float32 FLOP/s of a large matmul (TensorFlow's own kernels)."""
+    a = tf.random.uniform((size, size))
+    b = tf.random.uniform((size, size))
+    return 2 * size**3 / matmul_seconds(a, b, repeats)
 
 
 class GenerationTimer(progress.Progress):
