@@ -351,7 +351,7 @@ def suffix(extra):
 def _fingerprint(c, root_dir):
     """Identifies a run's inputs: its config and, for a promoted root,
     the root's state."""
-    text = json.dumps(c.to_dict(), sort_keys=True, default=str)
+    text = study.config_text(c)
     if c.root.promote_from:
         manifest = storage.join(
             state_lib.latest_state(root_dir), "MANIFEST.json"

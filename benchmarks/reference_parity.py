@@ -8,6 +8,8 @@ seed):
         --reference DIR   # beside the notebook's seed{N}.json files
     .venv/bin/python -m benchmarks.reference_parity --seeds 0,1,2 \
         --loops 1 --reference DIR   # the wall time side by side
+    .venv/bin/python -m benchmarks.reference_parity --seeds 0,1,2 \
+        --compute_dtype bfloat16   # mu2keras in bfloat16, kept apart
     .venv/bin/python -m benchmarks.reference_parity --smoke  # CI: seconds
 
 The setting is spec §8.1's "ViT tiny 0 layers" as the official notebook
@@ -36,8 +38,9 @@ run of the same visits (its seed{N}.json with `generation_seconds` and
 
 Each finished seed is kept as WORKDIR/runs/seed{N}.json and reused while
 its config is unchanged (`--rerun` grows it again). Writes
-OUT/reference_parity.json and .md (`--smoke`: reference_parity_smoke.*);
-the tables are benchmarks/reference_parity_report.py's.
+OUT/reference_parity.json and .md (`--smoke`: reference_parity_smoke.*;
+`--compute_dtype bfloat16`: reference_parity_bfloat16.*, runs
+seed{N}_bfloat16.json); the tables are benchmarks/reference_parity_report.py's.
 """
 
 import hashlib
@@ -50,6 +53,7 @@ from benchmarks import quality
 from benchmarks import reference_parity_report as report
 from benchmarks import study
 from configs import ti0_cmaterdb
+from mu2keras import architecture
 from mu2keras.storage import files as storage
 from mu2keras.tasks import from_arrays
 from mu2keras.tasks import registry
@@ -99,12 +103,13 @@ def make_tasks(smoke=False):
     return {task.name: task}
 
 
-def config(seed, smoke=False, loops=0):
+def config(seed, smoke=False, loops=0, compute_dtype="float32"):
     """The run's config: configs/ti0_cmaterdb.py with the issue's tasks;
     with `loops`, only the first `loops` task visits (one iteration)."""
     c = ti0_cmaterdb.get_config("autotune=v2" + (",runlocal" * smoke))
     c.tasks = list(TASKS)
     c.seed = seed
+    c.compute_dtype = compute_dtype
     if loops:
         c.tasks = c.tasks[:loops]
         c.num_task_iters = 1
@@ -196,15 +201,23 @@ def seed_record(population, counter, seconds):
 
 
 def fingerprint(c, smoke):
-    text = json.dumps(c.to_dict(), sort_keys=True, default=str)
+    text = study.config_text(c)
     return hashlib.sha256(f"{text}{smoke}".encode()).hexdigest()
 
 
-def run_seed(seed, workdir, smoke=False, rerun=False, loops=0):
+def suffix(compute_dtype):
+    """The name suffix of runs and outputs in `compute_dtype`."""
+    return "" if compute_dtype == "float32" else f"_{compute_dtype}"
+
+
+def run_seed(
+    seed, workdir, smoke=False, rerun=False, loops=0, compute_dtype="float32"
+):
     """One seed's record: kept in WORKDIR/runs, or grown (and kept)."""
-    c = config(seed, smoke, loops)
+    c = config(seed, smoke, loops, compute_dtype)
     key = fingerprint(c, smoke)
     name = f"seed{seed}" + (f"_loops{loops}" if loops else "")
+    name += suffix(compute_dtype)
     path = storage.join(workdir, "runs", f"{name}.json")
     if not rerun and storage.exists(path):
         record = json.loads(storage.read(path))
@@ -298,6 +311,13 @@ def main(argv=None):
         "20's goal. Writes "
         "reference_parity_wall.*.",
     )
+    parser.add_argument(
+        "--compute_dtype",
+        default="float32",
+        choices=sorted(architecture.DTYPE_POLICIES),
+        help="config.compute_dtype of mu2keras' runs (kept and written "
+        "apart: names end in _bfloat16).",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.loops <= len(TASKS):
         parser.error(f"--loops must be 0 to {len(TASKS)}, not {args.loops}")
@@ -306,7 +326,9 @@ def main(argv=None):
     if args.smoke and workdir == WORKDIR:
         workdir += "_smoke"
     runs = [
-        run_seed(s, workdir, args.smoke, args.rerun, args.loops)
+        run_seed(
+            s, workdir, args.smoke, args.rerun, args.loops, args.compute_dtype
+        )
         for s in args.seeds
     ]
     if args.loops:
@@ -317,6 +339,7 @@ def main(argv=None):
         "seeds": args.seeds,
         "setting": "spec §8.1 ViT tiny 0 layers, one CPU device: "
         + ", ".join(TASKS),
+        "compute_dtype": args.compute_dtype,
         "definitions": {
             "candidates_before_first_block": FIRST_BLOCK,
             "wall_per_candidate_s": WALL,
@@ -328,7 +351,7 @@ def main(argv=None):
         "iterations": iterations,
         "summary": report.summarize(runs, reference, tasks, iterations),
     }
-    name = NAME + ("_smoke" if args.smoke else "")
+    name = NAME + suffix(args.compute_dtype) + ("_smoke" if args.smoke else "")
     study.write_outputs(name, figures, report.markdown(figures), out=args.out)
     return figures
 
@@ -341,13 +364,15 @@ def _write_wall(args, runs, reference):
         "loops": args.loops,
         "setting": "spec §8.1 ViT tiny 0 layers, one CPU device, the first "
         f"{args.loops} task visit(s): " + ", ".join(TASKS[: args.loops]),
+        "compute_dtype": args.compute_dtype,
         "definitions": {"wall_per_candidate_s": WALL, "reference": REF_WALL},
         "runs": runs,
         "reference_files": {str(k): v for k, v in reference.items()},
         "tasks": tasks,
         "summary": report.wall_summary(runs, reference, tasks),
     }
-    name = NAME + "_wall" + ("_smoke" if args.smoke else "")
+    name = NAME + "_wall" + suffix(args.compute_dtype)
+    name += "_smoke" if args.smoke else ""
     markdown = report.wall_markdown(figures)
     study.write_outputs(name, figures, markdown, out=args.out)
     return figures

@@ -217,7 +217,8 @@ def wall_markdown(figures):
     goal = figures["summary"]["goal"]
     lines += [
         "",
-        f"mu2keras: {definitions['wall_per_candidate_s']}.",
+        f"mu2keras: {definitions['wall_per_candidate_s']}; "
+        f"{_precision(figures)}.",
         f"Reference: {definitions['reference']}.",
         "",
         _goal_line(goal),
@@ -286,6 +287,7 @@ def markdown(figures):
         "Before the first block: "
         f"{definitions['candidates_before_first_block']}.",
         f"Seconds per candidate: {definitions['wall_per_candidate_s']}.",
+        f"mu2keras {_precision(figures)}; the reference computes in float32.",
         "",
         "Goal (issue 20):",
         "",
@@ -293,6 +295,11 @@ def markdown(figures):
     for goal in summary["goal"]:
         lines.append(_goal_line(goal))
     return "\n".join(lines) + "\n"
+
+
+def _precision(figures):
+    dtype = figures.get("compute_dtype", "float32")
+    return f"computes in {dtype} (config.compute_dtype)"
 
 
 def _means_table(summary, tasks):

@@ -112,6 +112,21 @@ def config(
     return c
 
 
+# Config fields added after runs were kept, at the value that computes what
+# those runs computed: left out of a run's fingerprint (`config_text`), so
+# that adding a field does not invalidate every kept run.
+NEUTRAL_FIELDS = {"compute_dtype": "float32"}
+
+
+def config_text(c):
+    """The config as canonical JSON, the fingerprint of a kept run."""
+    fields = c.to_dict()
+    for key, value in NEUTRAL_FIELDS.items():
+        if fields.get(key) == value:
+            del fields[key]
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
 def run_name(method, seed, budget=None):
     """A directory name: "freeze_bottom-1_s0", "mu2net_b8_s0"."""
     budget = "" if budget is None else f"_b{budget}"

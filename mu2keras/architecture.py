@@ -19,6 +19,10 @@ CLASS_TOKEN = "cls"
 POSITION_EMBEDDING = "posembed_input"
 ENCODER_NORM = "encoder_norm"
 HEAD = "head"
+# config.compute_dtype -> the Keras dtype policy of a system's components:
+# variables stay float32; "bfloat16" computes in bfloat16 (the matmuls at
+# twice the float32 rate on CPUs with AVX512-BF16, and TPUs' own type).
+DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 _BLOCK_PREFIX = "encoderblock_"
 _ADAPTER_PREFIX = "residual_adapter_"
 
@@ -172,8 +176,24 @@ def component_seed(seed, name):
     return int.from_bytes(digest[:4], "big") % (2**31 - 16)
 
 
+def dtype_policy(compute_dtype):
+    """The Keras dtype policy name for a `config.compute_dtype`."""
+    if compute_dtype not in DTYPE_POLICIES:
+        raise ValueError(
+            f"compute_dtype must be one of {sorted(DTYPE_POLICIES)}; got "
+            f"{compute_dtype!r}."
+        )
+    return DTYPE_POLICIES[compute_dtype]
+
+
 def new_component(
-    name, variant, image_size, num_classes=1, adapter_dim=32, seed=0
+    name,
+    variant,
+    image_size,
+    num_classes=1,
+    adapter_dim=32,
+    seed=0,
+    dtype=None,
 ):
     """Makes and builds a freshly initialised layer for a component name.
 
@@ -184,6 +204,8 @@ def new_component(
         num_classes: int. Classes of a `head`.
         adapter_dim: int. Bottleneck width of a `residual_adapter_i`.
         seed: int. Root seed; each component derives its own from it.
+        dtype: str or None. Keras dtype policy (e.g. "mixed_bfloat16");
+            None: Keras' global one.
 
     Returns:
         A built component layer named `name`.
@@ -192,10 +214,10 @@ def new_component(
     s = component_seed(seed, name)
     if name == EMBEDDING:
         layer = layers.PatchEmbedding(
-            v.hidden_dim, v.patch_size, seed=s, name=name
+            v.hidden_dim, v.patch_size, seed=s, name=name, dtype=dtype
         )
     elif name == CLASS_TOKEN:
-        layer = layers.ClassToken(v.hidden_dim, name=name)
+        layer = layers.ClassToken(v.hidden_dim, name=name, dtype=dtype)
     elif name == POSITION_EMBEDDING:
         layer = layers.PositionEmbedding(
             grid_size(v, image_size),
@@ -203,6 +225,7 @@ def new_component(
             seed=s,
             interpolation=v.posembed_interpolation,
             name=name,
+            dtype=dtype,
         )
     elif name.startswith(_BLOCK_PREFIX) and layer_index(name) is not None:
         layer = layers.EncoderBlock(
@@ -212,15 +235,18 @@ def new_component(
             approximate_gelu=v.approximate_gelu,
             seed=s,
             name=name,
+            dtype=dtype,
         )
     elif name.startswith(_ADAPTER_PREFIX) and layer_index(name) is not None:
         layer = layers.ResidualAdapter(
-            v.hidden_dim, adapter_dim, seed=s, name=name
+            v.hidden_dim, adapter_dim, seed=s, name=name, dtype=dtype
         )
     elif name == ENCODER_NORM:
-        layer = layers.EncoderNorm(v.hidden_dim, name=name)
+        layer = layers.EncoderNorm(v.hidden_dim, name=name, dtype=dtype)
     elif name == HEAD:
-        layer = layers.TaskHead(num_classes, v.hidden_dim, name=name)
+        layer = layers.TaskHead(
+            num_classes, v.hidden_dim, name=name, dtype=dtype
+        )
     else:
         raise ValueError(f"Unknown component name {name!r}.")
     layer.build(input_shape(name, v, image_size))

@@ -13,6 +13,7 @@ line naming the field and its value.
 
 import numbers
 
+from mu2keras import architecture
 from mu2keras.training import schedules
 
 
@@ -81,6 +82,11 @@ FIELD_RULES = {
     "check_immutability": _BOOL,
     "retest_ended_tasks": _BOOL,
     "export_saved_model": _BOOL,
+    # The components' precision (`mu2keras.architecture.DTYPE_POLICIES`).
+    "compute_dtype": (
+        lambda v: v in architecture.DTYPE_POLICIES,
+        "one of " + ", ".join(architecture.DTYPE_POLICIES),
+    ),
     "data_dir": _STR,
     "user_tasks": _STR,
 }

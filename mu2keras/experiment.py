@@ -80,6 +80,9 @@ def default_config():
     c.fused = "auto"  # Fused on accelerators, one by one on CPUs.
     c.jit_compile = "auto"
     c.momentum_dtype = "float32"
+    # "bfloat16": components compute in bfloat16, their variables float32
+    # (Keras' mixed_bfloat16); set when a system is made, kept by its state.
+    c.compute_dtype = "float32"
     # State, checks, export (spec §2.10, §6.2).
     c.intermediate_state_secs = 3600.0
     c.keep_states = 3
@@ -232,6 +235,8 @@ def build_root(config, defaults):
         if num_layers < 0:
             num_layers = max(defaults["num_layers"], 0)
         root = roots.make_root(rc.variant, num_layers, image_size, rc.seed)
+    policy = architecture.dtype_policy(config.get("compute_dtype", "float32"))
+    root = roots.with_dtype_policy(root, policy)
     hparams = dict(defaults)
     method = method_lib.parse_method(config.method, defaults["num_layers"])
     if rc.promote_from and not method.baseline:

@@ -20,6 +20,7 @@ import time
 import numpy as np
 from absl import logging
 
+from mu2keras import architecture
 from mu2keras import evaluation
 from mu2keras import experiment
 from mu2keras import progress as progress_lib
@@ -88,6 +89,7 @@ class Controller:
             config.method, self.defaults["num_layers"]
         )
         self.workdir = workdir
+        _check_precision(config, population)
         self.population = population
         # Scores rank paths from the live locks (spec §1.4, §2.8).
         population.scorer = score_lib.run_scorer(config, self.method)
@@ -406,4 +408,18 @@ class Controller:
             self.generation,
             config=payload,
             keep=self.config.keep_states,
+        )
+
+
+def _check_precision(config, population):
+    # One system, one precision: locked components never change, so a
+    # system computes in the policy it was made with.
+    policy = mutation.dtype_policy_of(population)
+    compute_dtype = config.get("compute_dtype", "float32")
+    if policy != architecture.dtype_policy(compute_dtype):
+        raise ValueError(
+            f"config.compute_dtype is {compute_dtype!r}, but the system's "
+            f"components compute in Keras' {policy!r} policy, set when it "
+            "was made; a system keeps its precision. Set "
+            "config.compute_dtype to match it."
         )

@@ -25,6 +25,7 @@ from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import search_space
 from mu2keras.evolution import selection
 from mu2keras.system.component import ROOT_TASK
+from mu2keras.system.component import copy_layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,13 @@ def variant_of(population):
     """The ViTVariant of the population's root (stored in its hparams)."""
     root = population.paths[ROOT_TASK][0]
     return architecture.ViTVariant(**root.hparams[VARIANT_KEY])
+
+
+def dtype_policy_of(population):
+    """The Keras dtype policy of the population's root: new components are
+    made in it, so that a system computes in one precision."""
+    root = population.paths[ROOT_TASK][0]
+    return root.components[0].layer.dtype_policy.name
 
 
 def adapter_layers(hparams):
@@ -231,6 +239,7 @@ def _find(parent, name, variant, image_size, hparams):
 def _new_layer(population, name, variant, hparams, options):
     """A fresh layer for what no ancestor has (spec §2.5 step 4)."""
     image_size = hparams["ds_image_size"]
+    policy = dtype_policy_of(population)
     if name == architecture.POSITION_EMBEDDING:
         # The pretrained embedding resized to the new grid from the
         # checkpoint's own grid, not from a grid already resized once.
@@ -239,7 +248,11 @@ def _new_layer(population, name, variant, hparams, options):
         else:
             root = population.paths[ROOT_TASK][0]
             posembed = root.component(name).layer
-        return posembed.resized(architecture.grid_size(variant, image_size))
+        posembed = posembed.resized(architecture.grid_size(variant, image_size))
+        if posembed.dtype_policy.name != policy:
+            # A checkpoint's own embedding is read in float32.
+            posembed = copy_layer(posembed, dtype=policy)
+        return posembed
     if name in (
         architecture.EMBEDDING,
         architecture.CLASS_TOKEN,
@@ -256,4 +269,5 @@ def _new_layer(population, name, variant, hparams, options):
         num_classes=hparams["num_classes"],
         adapter_dim=hparams["adapter_dim"],
         seed=seed,
+        dtype=policy,
     )

@@ -136,9 +136,14 @@ class EncoderBlock(keras.layers.Layer):
         tokens = ops.shape(x)[1]
         flat = ops.reshape(x, (-1, d))
 
+        def weight(variable, shape):
+            # Read directly, not through the Dense layers' calls: cast to
+            # the compute dtype as their calls would (mixed precision).
+            return ops.cast(ops.reshape(variable, shape), x.dtype)
+
         def project(dense):
-            kernel = ops.reshape(dense.kernel, (d, d))
-            y = ops.matmul(flat, kernel) + ops.reshape(dense.bias, (d,))
+            y = ops.matmul(flat, weight(dense.kernel, (d, d)))
+            y = y + weight(dense.bias, (d,))
             return ops.reshape(y, (-1, tokens, heads, head_dim))
 
         query = project(a.query_dense)
@@ -148,8 +153,8 @@ class EncoderBlock(keras.layers.Layer):
         weights = self.attention_weights_dropout(weights, training=training)
         y = ops.einsum("bhqk,bkhd->bqhd", weights, project(a.value_dense))
         out = a.output_dense
-        y = ops.matmul(ops.reshape(y, (-1, d)), ops.reshape(out.kernel, (d, d)))
-        return ops.reshape(y + out.bias, (-1, tokens, d))
+        y = ops.matmul(ops.reshape(y, (-1, d)), weight(out.kernel, (d, d)))
+        return ops.reshape(y + weight(out.bias, (d,)), (-1, tokens, d))
 
     def call(self, tokens, training=None):
         x = self.norm_1(tokens)

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+from keras import ops
 
 from mu2keras.layers import resampling
 from mu2keras.layers import validation
@@ -108,7 +109,7 @@ class PositionEmbedding(keras.layers.Layer):
         )
 
     def call(self, tokens):
-        return tokens + self.embedding
+        return tokens + ops.cast(self.embedding, tokens.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

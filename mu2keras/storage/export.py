@@ -51,6 +51,7 @@ from mu2keras import architecture
 from mu2keras.storage import files as storage
 from mu2keras.storage import routing
 from mu2keras.storage.routing import LOGIT_PADDING
+from mu2keras.system.component import compute_input
 from mu2keras.system.component import stateless_variables
 from mu2keras.system.component import structure_key
 from mu2keras.system.population import parse_task_name
@@ -180,7 +181,7 @@ def _kernel(template, x):
         outputs, _ = template.stateless_call(
             values[:num_trainable],
             values[num_trainable:],
-            inputs,
+            compute_input(template, inputs),
             **architecture.call_kwargs(template, False),
         )
         return outputs
@@ -213,7 +214,8 @@ class _Task:
         x = routing.prepare_images(images, self.image_size)
         for layer in self.layers:
             x = self._kernels(layer, x)
-        return x
+        # float32 logits whatever the compute dtype (mixed precision).
+        return tf.cast(x, tf.float32)
 
 
 def _task_paths(population, tasks):

@@ -11,6 +11,7 @@ copied optimizer momentum, with no locks, so the original is never modified.
 import copy
 import json
 
+import keras
 import numpy as np
 
 from mu2keras import layers
@@ -97,9 +98,23 @@ def stateless_variables(layer):
     return list(layer.trainable_variables) + list(layer.non_trainable_variables)
 
 
-def copy_layer(layer):
-    """A new, built layer of the same class and config with copied weights."""
-    new = type(layer).from_config(layer.get_config())
+def compute_input(layer, x):
+    """`x` in the layer's compute dtype, as `Layer.__call__` converts it
+    (`Layer.stateless_call` does not): under a mixed policy a float32
+    input becomes bfloat16 before the layer's own code sees it."""
+    dtype = layer.compute_dtype
+    if keras.backend.standardize_dtype(x.dtype) == dtype:
+        return x
+    return keras.ops.cast(x, dtype)
+
+
+def copy_layer(layer, dtype=None):
+    """A new, built layer of the same class and config with copied weights;
+    `dtype` (a Keras dtype policy name) replaces the layer's policy."""
+    config = layer.get_config()
+    if dtype is not None:
+        config["dtype"] = dtype
+    new = type(layer).from_config(config)
     new.build_from_config(layer.get_build_config())
     new.set_weights(layer.get_weights())
     return new

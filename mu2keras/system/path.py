@@ -13,6 +13,7 @@ path (possibly of another task), its hyperparameters and its metrics.
 import math
 
 import keras
+from keras import ops
 
 from mu2keras import architecture
 from mu2keras.system.component import ROOT_TASK
@@ -135,8 +136,10 @@ class Path:
         return total
 
     def __call__(self, images, training=False):
-        """Runs the path on `(batch, S, S, 3)` images in [-1, 1]: logits."""
-        return architecture.forward(self.layers, images, training=training)
+        """Runs the path on `(batch, S, S, 3)` images in [-1, 1]: float32
+        logits, whatever the components' compute dtype."""
+        logits = architecture.forward(self.layers, images, training=training)
+        return ops.cast(logits, "float32")
 
     def build_model(self):
         """A functional `keras.Model` over this path's own layer instances.
@@ -147,12 +150,15 @@ class Path:
         path's logits. The model is built once and cached.
 
         Returns:
-            A `keras.Model` mapping `(batch, S, S, 3)` images to logits.
+            A `keras.Model` mapping `(batch, S, S, 3)` images to float32
+            logits.
         """
         if self._model is None:
             size = self.image_size
             images = keras.Input((size, size, 3), name="images")
             logits = architecture.forward(self.layers, images, training=None)
+            if logits.dtype != "float32":  # A bfloat16 system's.
+                logits = ops.cast(logits, "float32")
             self._model = keras.Model(images, logits, name=f"path_{self.id}")
         return self._model
 

@@ -20,6 +20,7 @@ Figures in docs/benchmarks.md.
 import tensorflow as tf
 
 from mu2keras import architecture
+from mu2keras.system.component import compute_input
 from mu2keras.system.component import layer_signature
 from mu2keras.system.component import stateless_variables
 
@@ -87,7 +88,10 @@ class _Kernel:
                 # frozen layers cost no weight-gradient work.
                 values = [tf.stop_gradient(v) for v in values]
             outputs, state = template.stateless_call(
-                values[:split], values[split:], inputs, **kwargs
+                values[:split],
+                values[split:],
+                compute_input(template, inputs),
+                **kwargs,
             )
             self.stateful = any(
                 new is not old

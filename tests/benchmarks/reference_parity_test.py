@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import reference_parity as rp
+from benchmarks import study
 from tests.benchmarks.conftest import smoke_argv
 
 TASKS = ["mnist", "digits", "fashion6k"]
@@ -261,3 +262,35 @@ def test_loops_out_of_range_and_bad_reference_timings_are_refused(tmp_path):
                 tmp_path / "w", tmp_path / "o", f"--reference={tmp_path}"
             )
         )
+
+
+def test_bfloat16_runs_are_kept_and_written_apart(smoke, tmp_path):
+    """`--compute_dtype bfloat16` grows its own runs and outputs, in
+    bfloat16; the float32 runs stay as they were."""
+    workdir, _, _ = smoke
+    kept = (workdir / "runs" / "seed0.json").read_text()
+    out = tmp_path / "out"
+    argv = smoke_argv(workdir, out, "--seeds=0", "--compute_dtype=bfloat16")
+    figures = rp.main(argv)
+    assert figures["compute_dtype"] == "bfloat16"
+    (run,) = figures["runs"]
+    assert (workdir / "runs" / "seed0_bfloat16.json").exists()
+    assert (workdir / "runs" / "seed0.json").read_text() == kept
+    assert run["fingerprint"] != json.loads(kept)["fingerprint"]
+    table = (out / "reference_parity_bfloat16_smoke.md").read_text()
+    assert "mu2keras computes in bfloat16" in table
+    assert not (out / "reference_parity_smoke.md").exists()
+
+
+def test_fingerprints_leave_out_new_fields_at_their_neutral_value():
+    """Runs kept before `compute_dtype` existed keep their fingerprint."""
+    c = rp.config(0)
+    assert c.compute_dtype == "float32"
+    text = study.config_text(c)
+    assert "compute_dtype" not in text
+    without = c.to_dict()
+    del without["compute_dtype"]
+    assert text == json.dumps(without, sort_keys=True, default=str)
+    assert "compute_dtype" in study.config_text(
+        rp.config(0, compute_dtype="bfloat16")
+    )
