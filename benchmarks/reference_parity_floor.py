@@ -1,8 +1,10 @@
-"""The float32 matmul floor under issue 20's wall-time goal.
+"""The matmul floor under issue 20's wall-time goal.
 
-Run from the repository root, on idle cores (about a minute):
+Run from the repository root, on idle cores (about a minute each):
 
     .venv/bin/python -m benchmarks.reference_parity_floor
+    .venv/bin/python -m benchmarks.reference_parity_floor \
+        --compute_dtype bfloat16
 
 Issue 20 asks for a wall time per candidate at most 0.2 × the notebook's,
 side by side on the same machine (benchmarks/reference_parity.py --loops 1
@@ -20,11 +22,14 @@ backward as `training_workloads.group_matmul_flops` counts it (no gradient
 below the first trainable block, and none inside it but the weight
 gradients: a lower bound). Norms, GELU, softmax, the optimizer,
 augmentation and the input pipeline cost nothing here. The FLOPs are
-divided by two rates measured in this process: the machine's float32 peak
-(a 4096² matmul) and TensorFlow's matmuls at an encoder block's own
-shapes (512 × 5 tokens by width 192; the better of XLA off and on).
+divided by two rates measured in this process, in the compute dtype
+(float32, or bfloat16 against mu2keras' bfloat16 runs,
+reference_parity_wall_bfloat16.json): the machine's peak (a 4096² matmul)
+and TensorFlow's matmuls at an encoder block's own shapes (512 × 5 tokens
+by width 192; the better of XLA off and on).
 
-Writes benchmarks/results/reference_parity_floor.json and .md (machine
+Writes benchmarks/results/reference_parity_floor.json and .md
+(`--compute_dtype bfloat16`: reference_parity_floor_bfloat16.*; machine
 and versions included) and prints the Markdown.
 """
 
@@ -44,7 +49,7 @@ from mu2keras.tasks.data_hparams import DataHparams
 from mu2keras.training import budget
 
 NAME = "reference_parity_floor"
-WALL = "benchmarks/results/reference_parity_wall.json"
+WALL = "benchmarks/results/reference_parity_wall{}.json"
 GOAL = 0.2
 VARIANT = "Ti/16"
 
@@ -95,14 +100,15 @@ def block_products(s):
     return products
 
 
-def shape_rate(products, repeats=7):
-    """Best FLOP/s over `products`, each timed alone (best of `repeats`)."""
+def shape_rate(products, repeats=7, dtype="float32"):
+    """Best FLOP/s over `products` in `dtype`, each timed alone (best of
+    `repeats`)."""
     rates = {}
     for jit in (False, True):
         flops = seconds = 0.0
         for m, k, n in products:
-            a = tf.random.uniform((m, k))
-            b = tf.random.uniform((k, n))
+            a = tf.cast(tf.random.uniform((m, k)), dtype)
+            b = tf.cast(tf.random.uniform((k, n)), dtype)
             seconds += workloads.matmul_seconds(a, b, repeats, 10, jit)
             flops += 2 * m * k * n
         rates[jit] = flops / seconds
@@ -172,7 +178,8 @@ def markdown(figures):
         "",
         f"{s['task']}: {s['steps']} steps of {s['batch_size']} images and "
         f"{s['evaluations']} evaluations of {s['validation_images']} per "
-        f"candidate at {s['image_size']} px. Rates: peak "
+        f"candidate at {s['image_size']} px. Rates in "
+        f"{figures.get('compute_dtype', 'float32')}: peak "
         f"{r['peak'] / gf:.0f} GFLOP/s (4096² matmul); the block's shapes "
         f"{r['shapes'] / gf:.0f} GFLOP/s (XLA off "
         f"{r['shapes_xla_off'] / gf:.0f}, on {r['shapes_xla_on'] / gf:.0f}).",
@@ -195,24 +202,37 @@ def markdown(figures):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--wall", default=WALL, help="The --loops figures.")
+    parser.add_argument(
+        "--compute_dtype",
+        default="float32",
+        choices=sorted(architecture.DTYPE_POLICIES),
+        help="The matmuls' dtype, and mu2keras' --loops runs in it.",
+    )
+    parser.add_argument(
+        "--wall",
+        default=None,
+        help="The --loops figures (default: those of --compute_dtype).",
+    )
     parser.add_argument("--out", default=study.RESULTS)
     args = parser.parse_args(argv)
+    dtype = args.compute_dtype
+    args.wall = args.wall or WALL.format(rp.suffix(dtype))
     wall = json.loads(storage.read(args.wall))
     s = setting()
     flops = {
         row["depth"]: candidate_flops(row["depth"], s)
         for row in wall["summary"]["rows"]
     }
-    best, by_jit = shape_rate(block_products(s))
+    best, by_jit = shape_rate(block_products(s), dtype=dtype)
     rates = {
-        "peak": workloads.matmul_peak(),
+        "peak": workloads.matmul_peak(dtype=dtype),
         "shapes": best,
         "shapes_xla_off": by_jit[False],
         "shapes_xla_on": by_jit[True],
     }
     rows = floor_rows(wall, flops, rates)
     figures = {
+        "compute_dtype": dtype,
         "setting": s,
         "rates": rates,
         "rows": rows,
@@ -220,7 +240,8 @@ def main(argv=None):
         "wall_file": args.wall,
         "wall_measured": wall["machine"]["date"],
     }
-    study.write_outputs(NAME, figures, markdown(figures), out=args.out)
+    name = NAME + rp.suffix(dtype)
+    study.write_outputs(name, figures, markdown(figures), out=args.out)
     return figures
 
 

@@ -254,10 +254,10 @@ def matmul_seconds(a, b, repeats=5, calls=1, jit_compile=None):
     return best
 
 
-def matmul_peak(size=4096, repeats=5):
-    """Best float32 FLOP/s of a large matmul (TensorFlow's own kernels)."""
-    a = tf.random.uniform((size, size))
-    b = tf.random.uniform((size, size))
+def matmul_peak(size=4096, repeats=5, dtype="float32"):
+    """Best FLOP/s of a large matmul in `dtype` (TensorFlow's own kernels)."""
+    a = tf.cast(tf.random.uniform((size, size)), dtype)
+    b = tf.cast(tf.random.uniform((size, size)), dtype)
     return 2 * size**3 / matmul_seconds(a, b, repeats)
 
 

@@ -80,11 +80,24 @@ def test_summary_weights_by_the_notebooks_candidates():
     assert floor.summarize(rows)["goal_reachable"] is False
 
 
+def fake_rates(monkeypatch, dtypes):
+    """Rates of 2e11 (peak) and 1e11 (shapes); records the dtypes asked."""
+
+    def peak(dtype="float32"):
+        dtypes.append(dtype)
+        return 2e11
+
+    def shapes(products, dtype="float32"):
+        dtypes.append(dtype)
+        return 1e11, {False: 1e11, True: 9e10}
+
+    monkeypatch.setattr(training_workloads, "matmul_peak", peak)
+    monkeypatch.setattr(floor, "shape_rate", shapes)
+
+
 def test_main_writes_floors_from_the_measured_rates(tmp_path, monkeypatch):
-    monkeypatch.setattr(training_workloads, "matmul_peak", lambda: 2e11)
-    monkeypatch.setattr(
-        floor, "shape_rate", lambda products: (1e11, {False: 1e11, True: 9e10})
-    )
+    dtypes = []
+    fake_rates(monkeypatch, dtypes)
     figures = floor.main(
         ["--wall", wall_file(tmp_path), "--out", str(tmp_path)]
     )
@@ -100,3 +113,22 @@ def test_main_writes_floors_from_the_measured_rates(tmp_path, monkeypatch):
         "0.2× the notebook's wall needs"
         in (tmp_path / "reference_parity_floor.md").read_text()
     )
+    assert dtypes == ["float32", "float32"]
+
+
+def test_bfloat16_floors_use_bfloat16_rates_and_are_written_apart(
+    tmp_path, monkeypatch
+):
+    dtypes = []
+    fake_rates(monkeypatch, dtypes)
+    argv = ["--compute_dtype", "bfloat16", "--out", str(tmp_path)]
+    figures = floor.main(argv + ["--wall", wall_file(tmp_path)])
+    assert dtypes == ["bfloat16", "bfloat16"]
+    assert figures["compute_dtype"] == "bfloat16"
+    table = (tmp_path / "reference_parity_floor_bfloat16.md").read_text()
+    assert "Rates in bfloat16" in table
+    assert not (tmp_path / "reference_parity_floor.md").exists()
+    # Without --wall: mu2keras' bfloat16 --loops figures.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Exception, match="reference_parity_wall_bfloat16"):
+        floor.main(argv)
