@@ -57,10 +57,13 @@ DTYPES = ("float32", "bfloat16")
 # round to another bfloat16 value, 2^-8 apart, and the clone's inherited
 # traces and Nesterov steps carry such flips on; the notebook's own code,
 # every initial weight one ulp up, drifts by 5.6e-4 in that run (the file's
-# `noise_floor`). A deviation in the optimizer's bfloat16 arithmetic (μ not
-# rounded, as mu2keras had it) made 1.7e-3 in the plain run.
+# `noise_floor`), and mu2keras' own drifts by 2.3e-4 on one CPU thread
+# instead of two (another summation order). So the clone's tolerance is
+# that noise floor; a deviation in the optimizer's bfloat16 arithmetic (μ
+# not rounded, as mu2keras had it) made 1.7e-3 in the plain run and 0.10
+# in the clone.
 LOSS_RTOL = 1e-5
-CLONE_BFLOAT16_RTOL = 2e-4
+CLONE_BFLOAT16_RTOL = 5.6e-4
 HEAD_KEYS = {"dense/kernel": "head/kernel", "dense/bias": "head/bias"}
 
 
