@@ -18,7 +18,8 @@ class ResidualAdapter(keras.layers.Layer):
         adapter_dim: int. Bottleneck width d.
         layer_norm_epsilon: float. LayerNorm epsilon.
         approximate_gelu: bool. Tanh-approximate GELU, as the AugReg ViT.
-        seed: int or None. Seed of the down-projection's initializers.
+        seed: int or None. Seed of the down-projection's LeCun-normal kernel
+            initializer (the notebook's adapter: Flax's `nn.Dense` default).
 
     Call arguments:
         tokens: tensor `(batch, tokens, D)`.
@@ -53,7 +54,8 @@ class ResidualAdapter(keras.layers.Layer):
         self.norm.build(input_shape)
         self.down = keras.layers.Dense(
             self.adapter_dim,
-            kernel_initializer=keras.initializers.GlorotUniform(self.seed),
+            # Flax's `nn.Dense` default, as the notebook's adapter.
+            kernel_initializer=keras.initializers.LecunNormal(self.seed),
             dtype=self.dtype_policy,
             name="down",
         )

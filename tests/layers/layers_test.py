@@ -125,6 +125,32 @@ def test_attention_kernels_are_initialised_independently():
             assert not np.allclose(kernels[i], kernels[j])
 
 
+@pytest.mark.parametrize("seed", [3, None])
+def test_fresh_block_and_adapter_start_with_vit_jax_initial_scales(seed):
+    # The notebook grows ti0's blocks from random (spec §8.1): Flax's
+    # attention draws each projection as a (D, D) Glorot-uniform matrix,
+    # bound sqrt(6 / 2D), and its adapter's down-projection is LeCun-normal
+    # (std 1/sqrt(D), truncated at 2 std). Keras' own fans of the 3-D
+    # kernels would bound query, key and value at
+    # sqrt(6 / (D * (heads + D / heads))): 0.022 here instead of 0.125.
+    d = 192
+    block = layers.EncoderBlock(3, d, 4 * d, seed=seed)
+    block.build((None, 5, d))
+    bound = np.sqrt(6 / (2 * d))
+    for dense in block._attention_denses():
+        kernel = np.asarray(dense.kernel)
+        assert np.abs(kernel).max() <= bound
+        assert np.abs(kernel).max() > 0.99 * bound
+        np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.03)
+    mlp = np.asarray(block.mlp_dense_1.kernel)
+    np.testing.assert_allclose(mlp.std(), np.sqrt(2 / (d + 4 * d)), rtol=0.03)
+    adapter = layers.ResidualAdapter(d, 32, seed=seed)
+    adapter.build((None, 5, d))
+    down = np.asarray(adapter.down.kernel)
+    np.testing.assert_allclose(down.std(), 1 / np.sqrt(d), rtol=0.05)
+    assert np.abs(down).max() <= 2 / np.sqrt(d) / 0.87962566103423978
+
+
 def _block_gradients(block, tokens, attend):
     with tf.GradientTape() as tape:
         y = attend(block, tokens)
