@@ -72,13 +72,10 @@ def make_root(variant, num_layers=None, image_size=224, seed=0):
 def with_dtype_policy(root, policy):
     """The root with every component in the Keras dtype policy `policy`
     (the same weights; components already in it are kept)."""
-    components = {}
-    for name, layer in root.components.items():
-        if layer.dtype_policy.name != policy:
-            trainable = layer.trainable
-            layer = component_lib.copy_layer(layer, dtype=policy)
-            layer.trainable = trainable
-        components[name] = layer
+    components = {
+        name: component_lib.in_dtype_policy(layer, policy)
+        for name, layer in root.components.items()
+    }
     return root._replace(components=components)
 
 

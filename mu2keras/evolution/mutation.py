@@ -25,7 +25,7 @@ from mu2keras.architecture import VARIANT_KEY
 from mu2keras.evolution import search_space
 from mu2keras.evolution import selection
 from mu2keras.system.component import ROOT_TASK
-from mu2keras.system.component import copy_layer
+from mu2keras.system.component import in_dtype_policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,10 +249,8 @@ def _new_layer(population, name, variant, hparams, options):
             root = population.paths[ROOT_TASK][0]
             posembed = root.component(name).layer
         posembed = posembed.resized(architecture.grid_size(variant, image_size))
-        if posembed.dtype_policy.name != policy:
-            # A checkpoint's own embedding is read in float32.
-            posembed = copy_layer(posembed, dtype=policy)
-        return posembed
+        # A checkpoint's own embedding is read in float32.
+        return in_dtype_policy(posembed, policy)
     if name in (
         architecture.EMBEDDING,
         architecture.CLASS_TOKEN,

@@ -120,6 +120,16 @@ def copy_layer(layer, dtype=None):
     return new
 
 
+def in_dtype_policy(layer, policy):
+    """`layer` if it computes in the Keras dtype policy `policy`, else a
+    copy that does (same weights, same trainable flag)."""
+    if layer.dtype_policy.name == policy:
+        return layer
+    new = copy_layer(layer, dtype=policy)
+    new.trainable = layer.trainable
+    return new
+
+
 class Component:
     """A named, lockable part of a µ2Net path (spec §1.1).
 
