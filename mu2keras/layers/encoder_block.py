@@ -78,7 +78,8 @@ class EncoderBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=self.hidden_dim // self.num_heads,
             dropout=self.attention_dropout,
-            kernel_initializer=keras.initializers.GlorotUniform(self._seed(0)),
+            # Drawn below, as vit_jax draws them.
+            kernel_initializer="zeros",
             dtype=self.dtype_policy,
             name="attention",
         )
