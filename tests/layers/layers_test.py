@@ -210,6 +210,36 @@ def test_patch_embedding_flattens_grid_row_major():
     np.testing.assert_array_equal(tokens[0, :, 0], [0, 2, 8, 10])
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_patch_embedding_is_the_strided_convolution(channels):
+    # Computed as one matrix product, it must stay vit_jax's convolution:
+    # values and kernel gradients, on a non-square image, and traced with
+    # unknown batch and image sizes.
+    layer = layers.PatchEmbedding(8, 4, seed=3)
+    layer.build((None, 8, 12, channels))
+    layer.set_weights([w + 0.1 for w in layer.get_weights()])  # Bias too.
+    images = tf.random.stateless_uniform((2, 8, 12, channels), (1, 2), -1, 1)
+
+    def conv(x):
+        out = tf.nn.conv2d(x, layer.conv.kernel, 4, "VALID")
+        return tf.reshape(out + layer.conv.bias, (2, 6, 8))
+
+    with tf.GradientTape(persistent=True) as tape:
+        ours, reference = layer(images), conv(images)
+        loss_ours = tf.reduce_sum(tf.sin(ours))
+        loss_reference = tf.reduce_sum(tf.sin(reference))
+    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+    for grad, expected in zip(
+        tape.gradient(loss_ours, layer.trainable_weights),
+        tape.gradient(loss_reference, layer.trainable_weights),
+        strict=True,
+    ):
+        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-5)
+    spec = tf.TensorSpec((None, None, None, channels))
+    traced = tf.function(layer, input_signature=[spec])
+    np.testing.assert_allclose(traced(images), ours, rtol=1e-6, atol=1e-6)
+
+
 def test_patch_embedding_rejects_image_not_multiple_of_patch():
     with pytest.raises(ValueError, match="not a multiple of patch_size=4"):
         layers.PatchEmbedding(16, 4).build((None, 10, 10, 3))

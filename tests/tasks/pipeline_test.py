@@ -71,8 +71,7 @@ def test_flip_only_mirrors_or_keeps():
         if np.array_equal(out, plain):
             outcomes.append("kept")
         else:
-            # Flip-then-resize equals resize-then-flip up to rounding.
-            np.testing.assert_allclose(out, mirrored, atol=1e-6)
+            np.testing.assert_array_equal(out, mirrored)
             outcomes.append("mirrored")
     assert set(outcomes) == {"kept", "mirrored"}
 
@@ -87,7 +86,7 @@ def test_crop_changes_the_view_within_range():
     ]
     assert all(o.shape == (16, 16, 3) for o in outs)
     assert all(o.min() >= -1 and o.max() <= 1 for o in outs)
-    assert sum(not np.array_equal(o, plain) for o in outs) >= 5
+    assert sum(not np.allclose(o, plain, atol=0.01) for o in outs) >= 5
     again = pipeline.preprocess_train(image, crop, _seed(0)).numpy()
     np.testing.assert_array_equal(again, outs[0])  # Stateless: same seed.
 

@@ -41,6 +41,7 @@ from mu2keras import training
 from mu2keras.pretrained import augreg
 from mu2keras.pretrained import weights as weights_lib
 from mu2keras.system import component as component_lib
+from mu2keras.tasks import augmentation
 from mu2keras.tasks import pipeline
 
 DATA = os.path.join(
@@ -120,10 +121,9 @@ def _map(function, images, signature):
 def train_batches(case, run, raw):
     """The run's training batches, as `mu2keras.tasks.pipeline` makes them.
 
-    Without crop or flip, `preprocess_train` itself. With them, the
-    notebook's recorded decisions cut and flip the uint8 images (exact, and
-    elementwise scaling commutes with both), then `preprocess_eval` scales,
-    resizes and clips them as `preprocess_train` does after its own draws.
+    Without crop or flip, `preprocess_train` itself. With them,
+    `augmentation.apply` (what `train_dataset` runs after its own draws)
+    crops, resizes and flips as the notebook decided.
     """
     images, labels = raw
     steps = case["steps_between_validations"] * case["num_validations"]
@@ -138,14 +138,14 @@ def train_batches(case, run, raw):
             lambda x: pipeline.preprocess_train(x, hp, seed), examples, spec
         )
     else:
-        cut = []
-        for image, (y, x, h, w), flip in zip(
-            examples, run["crop_boxes"], run["flips"], strict=True
-        ):
-            image = image[y : y + h, x : x + w]
-            cut.append(image[:, ::-1] if flip else image)
-        size = hp["ds_image_size"]
-        out = _map(lambda x: pipeline.preprocess_eval(x, size), cut, spec)
+        # The notebook's boxes are (top, left, height, width), as here.
+        out = augmentation.apply(
+            tf.constant(examples),
+            tf.constant(run["crop_boxes"], tf.int32),
+            tf.constant(run["flips"]) > 0,
+            [None] * 4,
+            hp["ds_image_size"],
+        ).numpy()
     out = out.reshape((steps, batch) + out.shape[1:])
     return tf.data.Dataset.from_tensor_slices((out, labels[order]))
 
