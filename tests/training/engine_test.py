@@ -275,6 +275,38 @@ def test_later_generations_take_over_the_validation_stream():
         assert fresh.validation.serves(strategy, other, fresh.validation_steps)
 
 
+@pytest.mark.parametrize("cache_bytes", [None, 0])
+def test_small_validation_batches_are_preprocessed_once(
+    root, monkeypatch, cache_bytes
+):
+    # Every evaluation reads the same batches: a small set is kept as the
+    # model reads it after the first pass, a large one is made again.
+    if cache_bytes is not None:
+        monkeypatch.setattr(data_lib, "VALIDATION_CACHE_MAX_BYTES", cache_bytes)
+    calls = []
+
+    def preprocess(images, labels):
+        def count(x):
+            calls.append(1)
+            return x
+
+        images = tf.py_function(count, [images], tf.float32)
+        return tf.ensure_shape(images, (32, 8, 8, 3)), labels
+
+    val = helpers.validation_dataset().map(preprocess)
+    cand = helpers.make_candidate(root, ("encoder_norm",))
+    result = training.Trainer().train(
+        [cand], helpers.train_dataset(), val, 1, 3
+    )
+    qualities = [e["quality"] for e in result[0].evaluations]
+    batches = int(helpers.validation_dataset().cardinality())
+    if cache_bytes is None:
+        assert len(calls) == batches
+    else:  # At least once per evaluation (an iterator may read ahead).
+        assert len(calls) >= 3 * batches
+    assert len(qualities) == 3
+
+
 def test_reused_validation_iterator_evaluates_the_same_batches(root):
     val = helpers.validation_dataset()
 
