@@ -11,8 +11,9 @@ of 80 ms). Here every random draw and every op covers the batch:
    if none fits; `min_object_covered=0`, the image as the object box).
 2. Cast, scale to [-1, 1], and each crop resized to S × S by bilinear
    interpolation with half-pixel centres, reading only the crop's pixels:
-   `tf.image.resize` of the cut-out crop, up to float rounding. Grey
-   images are tiled to 3 channels last.
+   `tf.image.resize` of the cut-out crop, up to float rounding (by matrix
+   products for small images, by gathers for large ones). Grey images are
+   tiled to 3 channels last.
 3. The horizontal flip, brightness and contrast (contrast around the
    crop's own channel means), in the reference's order; all three commute
    with the resize exactly, so these are the reference's values up to
@@ -30,6 +31,9 @@ import tensorflow as tf
 
 from mu2keras.tasks.data_hparams import as_data_hparams
 
+# Images up to this side are resized by matrix products, larger ones by
+# gathering pixels (see `crop_and_resize`).
+MATMUL_RESIZE_MAX_SIDE = 64
 # As `sample_distorted_bounding_box`'s default.
 CROP_ATTEMPTS = 100
 # Its tolerance when it caps the height of too wide a crop.
@@ -175,11 +179,14 @@ def _adjust_hsv(images, saturation, hue):
 def crop_and_resize(images, boxes, size, flips=None):
     """Each image's crop box resized to `size` × `size`, bilinearly.
 
-    The weights of `tf.image.resize` of each cut-out crop (half-pixel
+    What `tf.image.resize` computes on each cut-out crop (half-pixel
     centres, no antialiasing; sample positions clamped to the crop, so
-    pixels outside it are never read), applied as two batched matrix
-    products: the same values up to float rounding (about 1e-7), at a
-    fraction of the cost of gathering pixels.
+    pixels outside it are never read), up to float rounding (about 1e-7).
+    Small images (sides up to `MATMUL_RESIZE_MAX_SIDE`) are resized by two
+    batched matrix products with the interpolation weights, 2.5× faster
+    than gathering pixels at 28 px; larger ones, or of unknown size, by
+    gathering each output pixel's four sources, whose cost does not grow
+    with the source's side.
 
     Args:
         images: float32 `[B, H, W, C]`.
@@ -191,27 +198,43 @@ def crop_and_resize(images, boxes, size, flips=None):
         float32 `[B, size, size, C]`.
     """
     top, left, height, width = tf.unstack(boxes, axis=1)
-    shape = tf.shape(images)
-    rows = _resize_weights(top, height, size, shape[1])
-    cols = _resize_weights(left, width, size, shape[2])
+    rows = _sample_points(top, height, size)
+    cols = _sample_points(left, width, size)
     if flips is not None:  # Mirrored columns: the output's, mirrored.
-        cols = tf.where(flips[:, None, None], tf.reverse(cols, [1]), cols)
-    out = tf.einsum("bsh,bhwc->bswc", rows, images)
-    return tf.einsum("btw,bswc->bstc", cols, out)
+        cols = [tf.where(flips[:, None], tf.reverse(c, [1]), c) for c in cols]
+    sides = images.shape[1:3]
+    if all(s is not None and s <= MATMUL_RESIZE_MAX_SIDE for s in sides):
+        shape = tf.shape(images)
+        out = tf.einsum("bsh,bhwc->bswc", _weights(*rows, shape[1]), images)
+        return tf.einsum("btw,bswc->bstc", _weights(*cols, shape[2]), out)
+    # Along x first, then y: the resize kernel's order of operations.
+    low, high, frac = cols
+    left_px = tf.gather(images, low, axis=2, batch_dims=1)
+    right_px = tf.gather(images, high, axis=2, batch_dims=1)
+    out = left_px + (right_px - left_px) * frac[:, None, :, None]
+    low, high, frac = rows
+    upper = tf.gather(out, low, axis=1, batch_dims=1)
+    lower = tf.gather(out, high, axis=1, batch_dims=1)
+    return upper + (lower - upper) * frac[:, :, None, None]
 
 
-def _resize_weights(begin, length, size, extent):
-    """`[B, size, extent]`: each output sample's weights on the source
-    pixels of one axis, for crops `[begin, begin + length)`."""
+def _sample_points(begin, length, size):
+    """Source pixels and weights of `size` half-pixel samples of each crop
+    `[begin, begin + length)` along one axis: (low, high, frac), `[B,
+    size]` each, as the resize kernel computes them within the crop."""
     scale = tf.cast(length, tf.float32) / size
     at = (tf.range(size, dtype=tf.float32) + 0.5) * scale[:, None] - 0.5
     floor = tf.floor(at)
     low = tf.maximum(tf.cast(floor, tf.int32), 0)
     high = tf.minimum(tf.cast(tf.math.ceil(at), tf.int32), length[:, None] - 1)
-    frac = (at - floor)[..., None]
-    begin = begin[:, None]
-    return tf.one_hot(begin + low, extent) * (1.0 - frac) + (
-        tf.one_hot(begin + high, extent) * frac
+    return begin[:, None] + low, begin[:, None] + high, at - floor
+
+
+def _weights(low, high, frac, extent):
+    """`[B, size, extent]`: each sample's weights on the source pixels."""
+    frac = frac[..., None]
+    return tf.one_hot(low, extent) * (1.0 - frac) + (
+        tf.one_hot(high, extent) * frac
     )
 
 

@@ -23,8 +23,14 @@ def _scaled(images):
 
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("size", [6, 32])
-def test_crop_and_resize_is_tf_image_resize_of_each_crop(channels, size):
-    # Down- and upsampling, boxes of one row or pixel, at the image's edges.
+@pytest.mark.parametrize("products", [True, False])
+def test_crop_and_resize_is_tf_image_resize_of_each_crop(
+    channels, size, products, monkeypatch
+):
+    # Down- and upsampling, boxes of one row or pixel, at the image's edges;
+    # by matrix products (small images) and by gathers (large ones).
+    if not products:
+        monkeypatch.setattr(augmentation, "MATMUL_RESIZE_MAX_SIDE", 8)
     images = _scaled(_images((4, 20, 15, channels)))
     flips = tf.constant([False, True, True, False])
     out = augmentation.crop_and_resize(images, tf.constant(BOXES), size, flips)
@@ -35,6 +41,23 @@ def test_crop_and_resize_is_tf_image_resize_of_each_crop(channels, size):
         if flips[i]:
             expected = expected[:, ::-1]
         np.testing.assert_allclose(out[i], expected, rtol=0, atol=2e-6)
+
+
+def test_images_of_unknown_size_are_resized_by_gathers():
+    # One image at a time (tasks whose images differ in size): the gather
+    # path, the matrix products' values.
+    images = _scaled(_images((4, 20, 15, 3)))
+    boxes, flips = tf.constant(BOXES), tf.constant([True, False] * 2)
+    expected = augmentation.crop_and_resize(images, boxes, 16, flips)
+    spec = tf.TensorSpec((4, None, None, 3))
+    traced = tf.function(
+        lambda x: augmentation.crop_and_resize(x, boxes, 16, flips),
+        input_signature=[spec],
+    )
+    graph = traced.get_concrete_function().graph
+    kinds = {op.type for op in graph.get_operations()}
+    assert "GatherV2" in kinds and "Einsum" not in kinds
+    np.testing.assert_allclose(traced(images), expected, rtol=0, atol=2e-6)
 
 
 def _reference_boxes(count, shape, area_min, ratio_min):
