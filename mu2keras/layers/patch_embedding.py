@@ -65,6 +65,10 @@ class PatchEmbedding(keras.layers.Layer):
         # `Conv2D` in bfloat16 (whose kernel gradient costs a quarter of a
         # ViT-Ti block's step), 2x in float32.
         p, dim = self.patch_size, self.hidden_dim
+        # Cast as the convolution's own call would (mixed precision; a
+        # `stateless_call` reads the float32 variables as they are).
+        dtype = self.compute_dtype
+        images = ops.cast(images, dtype)
         batch, height, width, channels = _shape(images)
         rows, cols = height // p, width // p
         x = ops.reshape(images, (batch, rows, p, cols, p, channels))
@@ -72,7 +76,8 @@ class PatchEmbedding(keras.layers.Layer):
         x = ops.reshape(x, (-1, p * p * channels))
         # HWIO flattened is (row, column, channel) by output: the patches'.
         kernel = ops.reshape(self.conv.kernel, (p * p * channels, dim))
-        x = ops.matmul(x, kernel) + self.conv.bias
+        x = ops.matmul(x, ops.cast(kernel, dtype))
+        x = x + ops.cast(self.conv.bias, dtype)
         return ops.reshape(x, (batch, rows * cols, dim))
 
     def compute_output_shape(self, input_shape):
