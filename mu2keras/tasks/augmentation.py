@@ -109,13 +109,7 @@ def apply(images, boxes, flips, jitter, image_size):
     Returns:
         float32 `[B, S, S, 3]` in [-1, 1].
     """
-    channels = images.shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(
-            f"Images must have 1 or 3 channels (static); got shape "
-            f"{images.shape}."
-        )
-    scaled = tf.cast(images, tf.float32) / 127.5 - 1.0
+    scaled = to_float(images)
     if boxes is None:  # The reference's own resize: the same values.
         out = tf.image.resize(scaled, [image_size, image_size])
         if flips is not None:
@@ -131,15 +125,28 @@ def apply(images, boxes, flips, jitter, image_size):
         if brightness is not None:
             mean += brightness[:, None, None, None]
         out = (out - mean) * contrast[:, None, None, None] + mean
-    if channels == 1 and (saturation is not None or hue is not None):
-        out = tf.tile(out, [1, 1, 1, 3])
     if saturation is not None or hue is not None:
-        out = _adjust_hsv(out, saturation, hue)
+        out = _adjust_hsv(to_rgb(out), saturation, hue)
     # Grey images are clipped before they are tiled: a third of the work.
-    out = tf.clip_by_value(out, -1.0, 1.0)
-    if out.shape[-1] == 1:
-        out = tf.tile(out, [1, 1, 1, 3])
-    return out
+    return to_rgb(tf.clip_by_value(out, -1.0, 1.0))
+
+
+def to_float(images):
+    """uint8 images, C in {1, 3} (static) -> float32 in [-1, 1], same shape
+    (spec §5.3 steps 1 and 3)."""
+    if images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"Images must have 1 or 3 channels (static); got shape "
+            f"{images.shape}."
+        )
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def to_rgb(images):
+    """Grey images tiled to 3 channels (spec §5.3 step 2); RGB as is."""
+    if images.shape[-1] == 3:
+        return images
+    return tf.tile(images, [1] * (images.shape.rank - 1) + [3])
 
 
 def _crop_means(images, boxes):
@@ -308,11 +315,8 @@ def sample_crop_boxes(key, heights, widths, area_min, ratio_min):
     drawn = tf.gather(
         tf.stack([top, left, height, width], axis=-1), first, batch_dims=1
     )
-    whole = tf.stack(
-        [tf.zeros_like(image_h[:, 0]), tf.zeros_like(image_w[:, 0])]
-        + [image_h[:, 0], image_w[:, 0]],
-        axis=-1,
-    )
+    zeros = tf.zeros_like(image_h)
+    whole = tf.concat([zeros, zeros, image_h, image_w], axis=1)
     found = tf.reduce_any(fits, axis=1)[:, None]
     return tf.cast(tf.where(found, drawn, whole), tf.int32)
 

@@ -109,16 +109,7 @@ def validation_sizes(num_examples, batch_size, max_examples):
 
 def to_float_rgb(image):
     """uint8 `[H, W, C]` -> float32 `[H, W, 3]` in [-1, 1] (spec §5.3 1-3)."""
-    channels = image.shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(
-            f"Images must have 1 or 3 channels (static); got shape "
-            f"{image.shape}."
-        )
-    image = tf.cast(image, tf.float32)
-    if channels == 1:
-        image = tf.tile(image, [1, 1, 3])
-    return image / 127.5 - 1.0
+    return augmentation.to_rgb(augmentation.to_float(image))
 
 
 def _resize_and_clip(image, image_size):
