@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from mu2keras.layers import elementwise
 from mu2keras.layers import validation
 
 
@@ -163,11 +164,11 @@ class EncoderBlock(keras.layers.Layer):
         return ops.reshape(y + weight(out.bias, (d,)), (-1, tokens, d))
 
     def call(self, tokens, training=None):
-        x = self.norm_1(tokens)
+        x = elementwise.layer_norm(self.norm_1, tokens)
         x = self._self_attention(x, training)
         x = tokens + self.dropout(x, training=training)
-        y = self.mlp_dense_1(self.norm_2(x))
-        y = ops.gelu(y, approximate=self.approximate_gelu)
+        y = self.mlp_dense_1(elementwise.layer_norm(self.norm_2, x))
+        y = elementwise.gelu(y, self.approximate_gelu)
         y = self.dropout(y, training=training)
         y = self.dropout(self.mlp_dense_2(y), training=training)
         return x + y

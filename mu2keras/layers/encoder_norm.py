@@ -1,5 +1,6 @@
 import keras
 
+from mu2keras.layers import elementwise
 from mu2keras.layers import validation
 
 
@@ -35,7 +36,7 @@ class EncoderNorm(keras.layers.Layer):
         self.norm.build(input_shape)
 
     def call(self, tokens):
-        return self.norm(tokens)
+        return elementwise.layer_norm(self.norm, tokens)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

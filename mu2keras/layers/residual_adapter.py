@@ -1,6 +1,6 @@
 import keras
-from keras import ops
 
+from mu2keras.layers import elementwise
 from mu2keras.layers import validation
 
 
@@ -69,8 +69,8 @@ class ResidualAdapter(keras.layers.Layer):
         self.up.build(tuple(input_shape[:-1]) + (self.adapter_dim,))
 
     def call(self, tokens):
-        x = self.down(self.norm(tokens))
-        x = ops.gelu(x, approximate=self.approximate_gelu)
+        x = self.down(elementwise.layer_norm(self.norm, tokens))
+        x = elementwise.gelu(x, self.approximate_gelu)
         return tokens + self.up(x)
 
     def compute_output_shape(self, input_shape):

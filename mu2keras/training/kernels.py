@@ -20,6 +20,7 @@ Figures in docs/benchmarks.md.
 import tensorflow as tf
 
 from mu2keras import architecture
+from mu2keras.layers import elementwise
 from mu2keras.system.component import compute_input
 from mu2keras.system.component import layer_signature
 from mu2keras.system.component import stateless_variables
@@ -108,9 +109,11 @@ class _Kernel:
         ]
         # Only the traced graph is kept, not the Python function: that would
         # keep the template layer, and its weights, alive.
-        self._function = tf.function(
-            run, input_signature=signature, autograph=False
-        ).get_concrete_function()
+        # Traced with GELU and LayerNorm compiled (`layers.elementwise`).
+        with elementwise.compiled():
+            self._function = tf.function(
+                run, input_signature=signature, autograph=False
+            ).get_concrete_function()
 
     def __call__(self, layer, x):
         values = [

@@ -6,6 +6,7 @@ import uuid
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from mu2keras.storage import export
 from mu2keras.storage import routing
@@ -102,6 +103,27 @@ def test_signatures_and_mapping(exported):
         "routed": "task_routed",
         "x y": "task_x_y",
     }
+
+
+def test_saved_model_needs_no_xla_jit(exported):
+    # The engine's kernels compile GELU and LayerNorm with XLA; a serving
+    # binary need not have XLA's JIT (TF Serving's is off by default), so
+    # the exported graphs must keep plain ops.
+    _, directory, _ = exported
+    model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(
+        os.path.join(directory, "saved_model.pb"), "rb"
+    ) as f:
+        model.ParseFromString(f.read())
+    (meta_graph,) = model.meta_graphs
+    functions = meta_graph.graph_def.library.function
+    assert len(functions) > 0
+    assert [
+        f.signature.name for f in functions if f.attr["_XlaMustCompile"].b
+    ] == []
+    assert not any(
+        n.attr["_XlaMustCompile"].b for f in functions for n in f.node_def
+    )
 
 
 def test_reload_without_mu2keras_matches_in_memory(exported, tmp_path):

@@ -135,6 +135,21 @@ def test_train_batches_shape_dtype_and_determinism(small_task):
     assert not np.array_equal(first[0][0], _take(other, 1)[0][0])
 
 
+def test_datasets_with_the_same_hparams_share_one_traced_augmentation(
+    small_task,
+):
+    # Every generation makes a dataset: tracing its augmentation each time
+    # cost 0.1 s. The seed is an input, so the streams still differ.
+    hparams = DataHparams(ds_image_size=12, ds_area_range_min=0.3)
+    firsts = [
+        _take(pipeline.train_dataset(small_task, hparams, 8, seed), 1)[0][0]
+        for seed in (5, 6)
+    ]
+    assert not np.array_equal(*firsts)
+    augment = pipeline._batch_augmentation(hparams, 8)
+    assert augment.experimental_get_tracing_count() == 1
+
+
 def test_train_epoch_is_an_example_level_permutation(small_task):
     # With augmentation off, each epoch holds every example once, in an
     # order that is shuffled example by example (not in stored order).
