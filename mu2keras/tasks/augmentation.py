@@ -53,45 +53,78 @@ def augment(images, key, hparams):
         float32 `[B, S, S, 3]` in [-1, 1], S = `ds_image_size`.
     """
     hp = as_data_hparams(hparams)
+    return augment_in_ranges(
+        images, key, switches(hp), ranges(hp), hp.ds_image_size
+    )
+
+
+def switches(hparams):
+    """What shapes the augmentation's graph: (crop, flip, 4 jitters on)."""
+    hp = as_data_hparams(hparams)
+    crop = bool(hp.ds_crop and hp.ds_area_range_min < 1.0)
+    jitter = tuple(bool(delta > 0) for delta in _deltas(hp))
+    return crop, bool(hp.ds_flip_left_right), jitter
+
+
+def ranges(hparams):
+    """The draws' ranges, 11 floats: the crop's smallest area, its aspect
+    ratio range, and the low and high ends of each jitter's draw.
+
+    Computed in Python (double precision) and given to `augment_in_ranges`
+    as floats or as one float32 tensor: the same float32 values either way.
+    """
+    hp = as_data_hparams(hparams)
+    ratio = hp.ds_aspect_ratio_range_min
+    values = [hp.ds_area_range_min, ratio, 1.0 / ratio]
+    # Shifts around 0, factors around 1.
+    for delta, centre in zip(_deltas(hp), (0.0, 1.0, 1.0, 0.0), strict=True):
+        values += [centre - delta, centre + delta]
+    return values
+
+
+def augment_in_ranges(images, key, switches, ranges, image_size):
+    """`augment` with the hyperparameters split as `switches` (Python) and
+    `ranges` (floats or a float32 `[11]` tensor): one traced function then
+    serves every value of the ranges."""
+    crop, flip, jitter_on = switches
     crop_key, flip_key, *jitter_keys = tf.unstack(
         tf.random.experimental.stateless_split(key, num=6)
     )
     shape = tf.shape(images)
     batch = shape[0]
     boxes = None  # The whole image.
-    if hp.ds_crop and hp.ds_area_range_min < 1.0:
+    if crop:
         boxes = sample_crop_boxes(
             crop_key,
             tf.fill([batch], shape[1]),
             tf.fill([batch], shape[2]),
-            hp.ds_area_range_min,
-            hp.ds_aspect_ratio_range_min,
+            ranges[0],
+            ranges[1],
+            ranges[2],
         )
     flips = None
-    if hp.ds_flip_left_right:
+    if flip:
         flips = tf.random.stateless_uniform([batch], flip_key) < 0.5
-    jitter = _draw_jitter(hp, batch, jitter_keys)
-    return apply(images, boxes, flips, jitter, hp.ds_image_size)
+    # Per image: brightness shift and contrast, saturation and hue factors,
+    # or None where the hyperparameter turns them off.
+    jitter = [
+        tf.random.stateless_uniform(
+            [batch], k, ranges[3 + 2 * i], ranges[4 + 2 * i]
+        )
+        if on
+        else None
+        for i, (on, k) in enumerate(zip(jitter_on, jitter_keys, strict=True))
+    ]
+    return apply(images, boxes, flips, jitter, image_size)
 
 
-def _draw_jitter(hp, batch, keys):
-    """Per image: brightness shift and contrast, saturation and hue
-    factors, or None where the hyperparameter turns them off."""
-    deltas = (
+def _deltas(hp):
+    return (
         hp.ds_brightness_delta,
         hp.ds_contrast_delta,
         hp.ds_saturation_delta,
         hp.ds_hue_delta,
     )
-    centres = (0.0, 1.0, 1.0, 0.0)  # Shifts around 0, factors around 1.
-    return [
-        None
-        if delta <= 0
-        else tf.random.stateless_uniform(
-            [batch], key, centre - delta, centre + delta
-        )
-        for delta, centre, key in zip(deltas, centres, keys, strict=True)
-    ]
 
 
 def apply(images, boxes, flips, jitter, image_size):
@@ -103,7 +136,7 @@ def apply(images, boxes, flips, jitter, image_size):
             or None: no crop.
         flips: bool `[B]` (mirror the image), or None: no flip.
         jitter: 4 float32 `[B]` tensors or None: brightness shift,
-            contrast, saturation and hue factors (see `_draw_jitter`).
+            contrast, saturation and hue factors.
         image_size: int. Output size S.
 
     Returns:
@@ -246,7 +279,9 @@ def _weights(low, high, frac, extent):
     )
 
 
-def sample_crop_boxes(key, heights, widths, area_min, ratio_min):
+def sample_crop_boxes(
+    key, heights, widths, area_min, ratio_min, ratio_max=None
+):
     """Inception-style crop boxes, one per image (spec §5.3).
 
     The draw of `tf.image.sample_distorted_bounding_box` with the whole
@@ -262,6 +297,8 @@ def sample_crop_boxes(key, heights, widths, area_min, ratio_min):
         heights, widths: int32 `[B]`. Image sizes.
         area_min: float in (0, 1]. Smallest crop area, as a share.
         ratio_min: float in (0, 1]. Smallest aspect ratio.
+        ratio_max: float or None. Largest aspect ratio: 1 / `ratio_min`
+            when None.
 
     Returns:
         int32 `[B, 4]`: top, left, height, width.
@@ -272,9 +309,9 @@ def sample_crop_boxes(key, heights, widths, area_min, ratio_min):
     shape = [tf.shape(heights)[0], CROP_ATTEMPTS]
     image_h = tf.cast(heights, tf.float32)[:, None]
     image_w = tf.cast(widths, tf.float32)[:, None]
-    ratio = tf.random.stateless_uniform(
-        shape, ratio_key, ratio_min, 1.0 / ratio_min
-    )
+    if ratio_max is None:
+        ratio_max = 1.0 / ratio_min
+    ratio = tf.random.stateless_uniform(shape, ratio_key, ratio_min, ratio_max)
     min_area = area_min * image_w * image_h
     max_area = image_w * image_h
     height = tf.round(tf.sqrt(min_area / ratio))

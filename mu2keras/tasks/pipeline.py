@@ -207,10 +207,13 @@ def train_dataset(
     ds = tf.data.Dataset.counter().flat_map(epoch)
     base = tf.constant(seed, tf.int64)
     if examples.element_spec[0].shape.is_fully_defined():
-        augment = _batch_augmentation(hp, batch_size)
+        augment = _batch_augmentation(
+            augmentation.switches(hp), hp.ds_image_size, batch_size
+        )
+        ranges = tf.constant(augmentation.ranges(hp), tf.float32)
         ds = ds.batch(batch_size, drop_remainder=True).enumerate()
         ds = ds.map(
-            lambda number, batch: augment(base, number, *batch),
+            lambda number, batch: augment(base, number, ranges, *batch),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
@@ -228,18 +231,23 @@ def train_dataset(
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_augmentation(hp, batch_size):
+def _batch_augmentation(switches, image_size, batch_size):
     """Augments whole batches, each keyed by its first example's position.
 
-    One function per hyperparameters and batch size, traced once per image
-    shape: `map` traces what it is given for every new dataset, and tracing
-    the augmentation took 0.1 s of each generation.
+    One function per `augmentation.switches`, image size and batch size,
+    traced once per input shape; the draws' ranges are an input. `map`
+    traces what it is given for every new dataset, and tracing the
+    augmentation took 0.1 s of each generation (whose data hyperparameters
+    are rarely all the same as an earlier one's).
     """
 
     @tf.function
-    def augment(base, number, images, labels):
+    def augment(base, number, ranges, images, labels):
         key = tf.stack([base, number * batch_size])
-        return augmentation.augment(images, key, hp), labels
+        images = augmentation.augment_in_ranges(
+            images, key, switches, ranges, image_size
+        )
+        return images, labels
 
     return augment
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mu2keras.tasks import augmentation
 from mu2keras.tasks import foolbox_samples
+from mu2keras.tasks import from_arrays
 from mu2keras.tasks import from_datasets
 from mu2keras.tasks import pipeline
 from mu2keras.tasks.pipeline import DataHparams
@@ -135,18 +137,21 @@ def test_train_batches_shape_dtype_and_determinism(small_task):
     assert not np.array_equal(first[0][0], _take(other, 1)[0][0])
 
 
-def test_datasets_with_the_same_hparams_share_one_traced_augmentation(
-    small_task,
-):
+def test_generations_share_one_traced_augmentation():
     # Every generation makes a dataset: tracing its augmentation each time
-    # cost 0.1 s. The seed is an input, so the streams still differ.
-    hparams = DataHparams(ds_image_size=12, ds_area_range_min=0.3)
-    firsts = [
-        _take(pipeline.train_dataset(small_task, hparams, 8, seed), 1)[0][0]
-        for seed in (5, 6)
-    ]
-    assert not np.array_equal(*firsts)
-    augment = pipeline._batch_augmentation(hparams, 8)
+    # cost 0.1 s. Ranges and seed are inputs: the streams still differ.
+    images = np.stack([_gradient_image(12, 12).numpy()] * 16)
+    task = from_arrays("gradients", images, np.arange(16) % 2, seed=0)
+    firsts = []
+    for seed, area in ((5, 0.3), (6, 0.3), (5, 0.6)):
+        hparams = DataHparams(ds_image_size=12, ds_area_range_min=area)
+        ds = pipeline.train_dataset(task, hparams, 8, seed)
+        firsts.append(_take(ds, 1)[0][0])
+    assert not np.array_equal(firsts[0], firsts[1])
+    assert not np.array_equal(firsts[0], firsts[2])
+    augment = pipeline._batch_augmentation(
+        augmentation.switches(hparams), 12, 8
+    )
     assert augment.experimental_get_tracing_count() == 1
 
 
