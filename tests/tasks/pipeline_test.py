@@ -140,6 +140,8 @@ def test_train_batches_shape_dtype_and_determinism(small_task):
 def test_generations_share_one_traced_augmentation():
     # Every generation makes a dataset: tracing its augmentation each time
     # cost 0.1 s. Ranges and seed are inputs: the streams still differ.
+    # (Other tests' images of other shapes add traces of the same function.)
+    pipeline._batch_augmentation.cache_clear()
     images = np.stack([_gradient_image(12, 12).numpy()] * 16)
     task = from_arrays("gradients", images, np.arange(16) % 2, seed=0)
     firsts = []
