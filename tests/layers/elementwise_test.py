@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from mu2keras.layers import elementwise
+from tests.training import helpers
 
 
 def _inputs(shape, dtype, seed=0):
@@ -114,11 +115,7 @@ def test_outside_the_context_they_are_keras_ops():
 
     def compiled_functions(function):
         graph = tf.function(function).get_concrete_function(spec).graph
-        return [
-            f.signature.name
-            for f in graph.as_graph_def().library.function
-            if f.attr["_XlaMustCompile"].b
-        ]
+        return helpers.xla_compiled_functions(graph.as_graph_def().library)
 
     def both(t):
         return elementwise.gelu(elementwise.layer_norm(layer, t), True)

@@ -11,6 +11,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from mu2keras.storage import export
 from mu2keras.storage import routing
 from tests.system import systems
+from tests.training import helpers
 
 
 def saved_model_cli():
@@ -116,11 +117,10 @@ def test_saved_model_needs_no_xla_jit(exported):
     ) as f:
         model.ParseFromString(f.read())
     (meta_graph,) = model.meta_graphs
-    functions = meta_graph.graph_def.library.function
+    library = meta_graph.graph_def.library
+    functions = library.function
     assert len(functions) > 0
-    assert [
-        f.signature.name for f in functions if f.attr["_XlaMustCompile"].b
-    ] == []
+    assert helpers.xla_compiled_functions(library) == []
     assert not any(
         n.attr["_XlaMustCompile"].b for f in functions for n in f.node_def
     )

@@ -167,5 +167,15 @@ def learning_rate(numbers, step):
     return numbers["peak"] * ((1 - alpha) * cosine + alpha)
 
 
+def xla_compiled_functions(library):
+    """Sorted names of the XLA-compiled functions in a `FunctionDefLibrary`
+    (a graph's `as_graph_def().library`, a SavedModel's)."""
+    return sorted(
+        f.signature.name
+        for f in library.function
+        if f.attr["_XlaMustCompile"].b
+    )
+
+
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)

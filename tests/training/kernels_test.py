@@ -145,15 +145,6 @@ def test_a_kernel_does_not_keep_its_template_layer_alive():
     assert len(kernels) == 1
 
 
-def _compiled_functions(graph):
-    """Names of the XLA-compiled functions a graph calls."""
-    return sorted(
-        f.signature.name
-        for f in graph.as_graph_def().library.function
-        if f.attr["_XlaMustCompile"].b
-    )
-
-
 def test_kernels_compile_gelu_and_layer_norm_and_only_kernels_do():
     x, block = _inputs_and_layers(helpers.make_root(num_layers=1))[3]
     kernels = kernels_lib.LayerKernels()
@@ -161,7 +152,9 @@ def test_kernels_compile_gelu_and_layer_norm_and_only_kernels_do():
         kernels(block, x, True), block(x), rtol=1e-5, atol=1e-5
     )
     (kernel,) = kernels._kernels.values()
-    names = _compiled_functions(kernel._function.graph)
+    names = helpers.xla_compiled_functions(
+        kernel._function.graph.as_graph_def().library
+    )
     assert len(names) == 2, names  # One LayerNorm function, one GELU.
     assert "gelu_tanh_forward" in names[0], names
     assert "layer_norm_forward" in names[1], names
@@ -169,4 +162,6 @@ def test_kernels_compile_gelu_and_layer_norm_and_only_kernels_do():
     # Keras' ops.
     spec = tf.TensorSpec(x.shape, x.dtype)
     plain = tf.function(lambda t: block(t)).get_concrete_function(spec)
-    assert _compiled_functions(plain.graph) == []
+    assert (
+        helpers.xla_compiled_functions(plain.graph.as_graph_def().library) == []
+    )
