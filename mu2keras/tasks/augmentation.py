@@ -21,7 +21,8 @@ the batch:
    rounding.
 4. Saturation and hue, in HSV on [0, 1]: after the resize here, where the
    reference applies them before it. They are not linear, so this is the
-   one reordering; on grey images they change nothing either way.
+   one reordering; on grey images they change nothing either way, and
+   are skipped.
 5. A clip to [-1, 1].
 
 The randomness is stateless: `key` (int64 `[2]`) decides every draw of
@@ -159,7 +160,8 @@ def apply(images, boxes, flips, jitter, image_size):
             mean += brightness[:, None, None, None]
         out = (out - mean) * contrast[:, None, None, None] + mean
     if saturation is not None or hue is not None:
-        out = _adjust_hsv(to_rgb(out), saturation, hue)
+        grey = out.shape[-1] == 1
+        out = _adjust_hsv(to_rgb(out), saturation, hue, grey)
     # Grey images are clipped before they are tiled: a third of the work.
     return to_rgb(tf.clip_by_value(out, -1.0, 1.0))
 
@@ -203,10 +205,18 @@ def _crop_means(images, boxes):
     return total / area[:, None, None, None]
 
 
-def _adjust_hsv(images, saturation, hue):
+def _adjust_hsv(images, saturation, hue, grey):
     # HSV is defined for RGB in [0, 1] only (the reference applies these to
     # [-1, 1] values, where negative intensities make HSV meaningless).
-    hsv = tf.image.rgb_to_hsv(tf.clip_by_value((images + 1.0) / 2.0, 0, 1))
+    unit = tf.clip_by_value((images + 1.0) / 2.0, 0.0, 1.0)
+    if grey:
+        # A grey pixel has saturation 0, so neither factor moves it and the
+        # round trip through HSV returns `unit` exactly; it cost 9 ms of a
+        # batch of 512 MNIST images (the rest of the augmentation: 5 ms).
+        # `images` are tiled already, as before this shortcut, so that
+        # graph rewrites round exactly as they did then.
+        return unit * 2.0 - 1.0
+    hsv = tf.image.rgb_to_hsv(unit)
     h, s, v = tf.unstack(hsv, axis=-1)
     if saturation is not None:
         s = tf.clip_by_value(s * saturation[:, None, None], 0.0, 1.0)

@@ -147,6 +147,32 @@ def test_saturation_and_hue_take_each_image_its_own_factor():
     np.testing.assert_allclose(out[1], plain, atol=1e-5)
 
 
+def test_grey_images_skip_hsv_and_get_the_round_trips_values():
+    # Grey pixels have saturation 0: the round trip through HSV that RGB
+    # images take gives grey ones their values back, so they skip it.
+    grey = _images((4, 9, 9, 1), seed=3)
+    boxes = tf.constant(
+        [[0, 0, 9, 9], [1, 2, 5, 6], [3, 3, 1, 4], [8, 8, 1, 1]]
+    )
+    rng = np.random.default_rng(4)
+    jitter = [tf.constant(rng.uniform(0.5, 1.5, 4), tf.float32)] * 4
+    out = augmentation.apply(grey, boxes, None, jitter, 12)
+    tiled = augmentation.apply(
+        tf.tile(grey, [1, 1, 1, 3]), boxes, None, jitter, 12
+    )
+    np.testing.assert_allclose(out, tiled, rtol=0, atol=1e-6)
+    assert float(tf.reduce_max(tf.abs(out))) > 0.5
+
+    def ops(images):
+        traced = tf.function(augmentation.apply).get_concrete_function(
+            images, boxes, None, jitter, 12
+        )
+        return {op.type for op in traced.graph.get_operations()}
+
+    assert "RGBToHSV" in ops(tf.tile(grey, [1, 1, 1, 3]))
+    assert "RGBToHSV" not in ops(grey)
+
+
 def _indexed_task(sizes):
     # Image i is filled with i and labelled i: batches show their order.
     def examples():
